@@ -1,0 +1,3 @@
+//! The load tool. Placeholder until the benchmark issue lands.
+
+fn main() {}
