@@ -1,1 +1,116 @@
-fn main() {}
+//! The `api-stub` binary: CLI parsing and start-up; everything else is in the library.
+
+use anyhow::{Context, bail};
+use api_stub::auth::JwtKeys;
+use api_stub::config::{Config, parse_duration};
+use clap::{Parser, Subcommand};
+use gym_core::wire::{Claims, Role};
+use tracing_subscriber::EnvFilter;
+
+/// The gym capacity & booking backend.
+///
+/// Serves the HTTP API of shared/API.md. With no configuration it stores
+/// everything in ./data/gym.sqlite, seeds three demo gyms and listens on
+/// 127.0.0.1:3000. Settings come from the environment (or a .env file):
+///
+///   BIND_ADDR        address to listen on (default 127.0.0.1)
+///   PORT             port (default 3000)
+///   DATABASE_URL     sqlite://PATH (default sqlite://data/gym.sqlite) or postgres://…
+///   GYM_JWT_SECRET   HS256 secret for tokens (default: random, dev mode)
+///   GYM_SEED         demo | none (default demo)
+///   GYM_TOKEN_TTL    lifetime of login tokens, e.g. 12h (default 12h)
+///   GYM_BODY_LIMIT   largest request body in bytes (default 16384)
+///   GYM_PG_POOL_SIZE PostgreSQL connections per instance (default 16)
+///   RUST_LOG         log filter (default info); LOG_FORMAT=json for JSON logs
+#[derive(Parser)]
+#[command(version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Print a token signed with GYM_JWT_SECRET, for scripts, load tests and operators.
+    Token {
+        /// Member id to put in `sub` (e.g. mbr_alex).
+        #[arg(long)]
+        member: String,
+        /// member or operator.
+        #[arg(long, default_value = "member", value_parser = ["member", "operator"])]
+        role: String,
+        /// Lifetime: 90s, 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Optional display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn print_token(member: String, role: &str, ttl: &str, name: Option<String>) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let Some(secret) = config.jwt_secret else {
+        bail!("GYM_JWT_SECRET is not set: the server would not accept a token signed with anything else");
+    };
+    let ttl = parse_duration(ttl).context("--ttl")?;
+    let role = if role == "operator" { Role::Operator } else { Role::Member };
+    let claims = Claims { sub: member, exp: (chrono::Utc::now() + ttl).timestamp(), role, name };
+    println!("{}", JwtKeys::new(secret.expose().as_bytes()).sign(&claims));
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a real environment variable always wins.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Token { member, role, ttl, name } => print_token(member, &role, &ttl, name),
+        Command::Serve => {
+            init_logging();
+            let config = Config::from_env()?;
+            let bind = config.bind;
+            let state = api_stub::build_state(config).await?;
+            let listener =
+                tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+            tracing::info!(address = %listener.local_addr()?, store = state.store.kind(), "api-stub listening");
+            api_stub::serve(listener, state, shutdown_signal()).await
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Gyms: the list, a gym's schedule, its capacity, and creating slots.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use gym_core::time::resolve_range;
+use gym_core::wire::{CapacitySnapshot, CreateSlot, Gym, Slot};
+use gym_core::{DomainError, GymId};
+use serde::Deserialize;
+
+use crate::auth::Operator;
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/gyms", get(gyms_list))
+        .route("/v1/gyms/{gym_id}/slots", get(slots_list).post(slots_create))
+        .route("/v1/gyms/{gym_id}/capacity", get(capacity_show))
+}
+
+/// Every gym.
+#[utoipa::path(get, path = "/v1/gyms", tag = "gyms", responses((status = 200, body = Vec<Gym>)))]
+pub async fn gyms_list(State(state): State<AppState>) -> Result<Json<Vec<Gym>>, ApiError> {
+    Ok(Json(state.store.gyms().await?))
+}
+
+/// `from`/`to` of a slot list: RFC 3339 instants or `YYYY-MM-DD` dates in the gym's zone.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RangeQuery {
+    /// Start (inclusive); default: start of today, gym time.
+    pub from: Option<String>,
+    /// End (exclusive; a date means the end of that day); default: 7 days after `from`.
+    pub to: Option<String>,
+}
+
+/// A gym's slots in a time range, ordered by start.
+#[utoipa::path(get, path = "/v1/gyms/{gym_id}/slots", tag = "gyms", params(("gym_id" = String, Path), RangeQuery),
+    responses((status = 200, body = Vec<Slot>), (status = 404, description = "gym_not_found", body = gym_core::wire::ErrorBody),
+        (status = 400, description = "invalid_range", body = gym_core::wire::ErrorBody)))]
+pub async fn slots_list(
+    State(state): State<AppState>,
+    Path(gym_id): Path<String>,
+    ApiQuery(range): ApiQuery<RangeQuery>,
+) -> Result<Json<Vec<Slot>>, ApiError> {
+    let gym = state.store.gym(&GymId::new(gym_id)).await?;
+    let (from, to) = resolve_range(range.from.as_deref(), range.to.as_deref(), gym.tz, Utc::now())?;
+    Ok(Json(state.store.slots_between(&gym.gym.id, from, to).await?))
+}
+
+/// Capacity of every current slot, with an `ETag`; `If-None-Match` → `304`.
+#[utoipa::path(get, path = "/v1/gyms/{gym_id}/capacity", tag = "gyms", params(("gym_id" = String, Path)),
+    responses((status = 200, body = CapacitySnapshot, headers(("etag" = String))), (status = 304, description = "not modified"),
+        (status = 404, description = "gym_not_found", body = gym_core::wire::ErrorBody)))]
+pub async fn capacity_show(
+    State(state): State<AppState>,
+    Path(gym_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let gym_id = GymId::new(gym_id);
+    let now = Utc::now();
+    let view = state.store.capacity(&gym_id, now).await?;
+    // The version covers every change; the count covers slots ending as time passes.
+    let etag = format!("W/\"{}-{}\"", view.version, view.slots.len());
+    let etag_value = HeaderValue::from_str(&etag).map_err(|error| ApiError::Internal(error.into()))?;
+    if if_none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let snapshot = CapacitySnapshot { gym_id, as_of: now, slots: view.slots };
+    Ok((
+        [(header::ETAG, etag_value), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        Json(snapshot),
+    )
+        .into_response())
+}
+
+/// Whether `If-None-Match` names this (weak) tag or `*`.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let bare = etag.trim_start_matches("W/");
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
+}
+
+/// Creates a slot (operators only).
+#[utoipa::path(post, path = "/v1/gyms/{gym_id}/slots", tag = "operators", params(("gym_id" = String, Path)),
+    request_body = CreateSlot, security(("bearer" = [])),
+    responses((status = 201, body = Slot), (status = 400, description = "invalid_slot", body = gym_core::wire::ErrorBody),
+        (status = 401, body = gym_core::wire::ErrorBody), (status = 403, description = "forbidden", body = gym_core::wire::ErrorBody),
+        (status = 404, description = "gym_not_found", body = gym_core::wire::ErrorBody)))]
+pub async fn slots_create(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(gym_id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<Slot>), ApiError> {
+    // Well-formed JSON with the wrong fields is an invalid slot, not a bad request.
+    let draft: CreateSlot = serde_json::from_value(body)
+        .map_err(|error| DomainError::InvalidSlot(format!("invalid slot: {error}")))?;
+    let slot = state.store.create_slot(&GymId::new(gym_id), &draft).await?;
+    Ok((StatusCode::CREATED, Json(slot)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_weak_strong_lists_and_star() {
+        let mut headers = HeaderMap::new();
+        let etag = "W/\"7-3\"";
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"1-1\", W/\"7-3\""));
+        assert!(if_none_match(&headers, etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"7-3\""));
+        assert!(if_none_match(&headers, etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(if_none_match(&headers, etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("W/\"8-3\""));
+        assert!(!if_none_match(&headers, etag));
+    }
+}

@@ -1,0 +1,382 @@
+//! The embedded store: the ledger in memory, made durable in SQLite.
+//!
+//! Every decision runs inside one `std::sync::Mutex` guard around the
+//! [`Ledger`]: check seats left and take one is a single critical section,
+//! never read, release, then write. Under that same guard the decision's row
+//! changes are queued, with a log sequence number (LSN), to one writer thread.
+//! The writer commits whatever has queued up in one SQLite transaction (group
+//! commit: one fsync for many bookings) and then publishes the highest durable
+//! LSN. A request is answered only once its LSN is durable, so every `201` is on
+//! disk; even a refusal waits for the state it was decided on to be durable.
+//!
+//! If a commit keeps failing, the store marks itself failed: waiting and new
+//! requests get `503 store_unavailable`, and a restart reloads the file (the
+//! in-memory ledger may be ahead of the disk at that point, so it must not be
+//! trusted any more).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use gym_core::ledger::{BookRequest, Change, GymRecord, Ledger};
+use gym_core::wire::{Booking, BookingResult, CreateSlot, Gym, Slot, UpdateSlot};
+use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId, validate};
+use tokio::sync::watch;
+
+use crate::events::EventHub;
+use crate::store::sqlite::{self, Write};
+use crate::store::{Account, BookCommand, Booked, CapacityView, StoreError, new_id};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 4096;
+/// Commit attempts before the store gives up and marks itself failed.
+const COMMIT_ATTEMPTS: u32 = 4;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Durability {
+    /// Every write with an LSN up to this one is committed.
+    lsn: u64,
+    /// The writer gave up; nothing after `lsn` will ever be committed.
+    failed: bool,
+}
+
+struct Pending {
+    lsn: u64,
+    write: Write,
+}
+
+/// The state guarded by the store's one mutex.
+struct Inner {
+    ledger: Ledger,
+    /// The LSN the next queued write gets.
+    next_lsn: u64,
+    /// Queue to the writer thread; `None` once closed. It lives under the
+    /// same lock as the ledger so writes reach the writer in decision order.
+    queue: Option<mpsc::Sender<Pending>>,
+}
+
+/// In-memory ledger + SQLite with group commit. One instance per database file.
+pub struct EmbeddedStore {
+    /// The ledger and the write queue. A std mutex, not an async one: it is
+    /// held only for an in-memory decision (microseconds) and never across
+    /// an `.await`, so it is cheaper and cannot deadlock with the runtime.
+    inner: Mutex<Inner>,
+    durable: watch::Receiver<Durability>,
+    accounts: RwLock<HashMap<String, Account>>,
+    events: EventHub,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating and migrating) the SQLite file, loads it into memory
+    /// and starts the writer thread.
+    pub fn open(path: &Path, events: EventHub) -> anyhow::Result<Self> {
+        let conn = sqlite::open(path)?;
+        let (changes, stored_accounts) = sqlite::load(&conn).context("loading the database")?;
+        let mut ledger = Ledger::new();
+        ledger.restore(&changes);
+        warn_on_counter_drift(&ledger, &changes);
+        let accounts = stored_accounts
+            .into_iter()
+            .map(|account| (account.member.email.to_lowercase(), account))
+            .collect();
+
+        let (queue, receiver) = mpsc::channel();
+        let (durable_sender, durable) = watch::channel(Durability::default());
+        let writer_events = events.clone();
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, receiver, durable_sender, writer_events))
+            .context("starting the writer thread")?;
+        tracing::info!(path = %path.display(), bookings = ledger.booking_count(), "opened the sqlite store");
+        Ok(Self {
+            inner: Mutex::new(Inner { ledger, next_lsn: 1, queue: Some(queue) }),
+            durable,
+            accounts: RwLock::new(accounts),
+            events,
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// The live-event hub.
+    pub fn events(&self) -> &EventHub {
+        &self.events
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the ledger half-changed
+        // in a way later decisions would trust less than a fresh one: every
+        // ledger method validates before it mutates. Keep serving.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed(&self) -> bool {
+        self.durable.borrow().failed
+    }
+
+    /// Runs one decision inside the lock and queues its changes. Returns the
+    /// decision and the LSN that must be durable before it may be answered.
+    fn decide<T>(
+        &self,
+        decision: impl FnOnce(&mut Ledger) -> Result<(T, Vec<Change>), DomainError>,
+    ) -> Result<(Result<T, DomainError>, u64), StoreError> {
+        let mut inner = self.lock();
+        if self.failed() {
+            return Err(StoreError::Unavailable("the database refused a write; restart the server".into()));
+        }
+        match decision(&mut inner.ledger) {
+            Ok((value, changes)) if !changes.is_empty() => {
+                let lsn = inner.enqueue(Write::Changes(changes))?;
+                Ok((Ok(value), lsn))
+            }
+            Ok((value, _)) => Ok((Ok(value), inner.next_lsn - 1)),
+            Err(error) => Ok((Err(error), inner.next_lsn - 1)),
+        }
+    }
+
+    async fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
+        let mut durable = self.durable.clone();
+        let state = *durable
+            .wait_for(|state| state.failed || state.lsn >= lsn)
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        if state.lsn >= lsn {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("the database refused the write; nothing was booked".into()))
+        }
+    }
+
+    async fn decide_durably<T>(
+        &self,
+        decision: impl FnOnce(&mut Ledger) -> Result<(T, Vec<Change>), DomainError>,
+    ) -> Result<T, StoreError> {
+        let (outcome, lsn) = self.decide(decision)?;
+        self.wait_durable(lsn).await?;
+        Ok(outcome?)
+    }
+
+    /// Whether writes are accepted.
+    pub fn check_health(&self) -> Result<(), StoreError> {
+        if self.failed() {
+            return Err(StoreError::Unavailable("the database refused a write".into()));
+        }
+        Ok(())
+    }
+
+    /// Every gym.
+    pub fn gyms(&self) -> Vec<Gym> {
+        self.lock().ledger.gyms().map(|record| record.gym.clone()).collect()
+    }
+
+    /// One gym.
+    pub fn gym(&self, gym_id: &GymId) -> Result<GymRecord, StoreError> {
+        let inner = self.lock();
+        let gym = inner.ledger.gym(gym_id).cloned();
+        gym.ok_or_else(|| DomainError::GymNotFound(gym_id.to_string()).into())
+    }
+
+    /// A gym's slots starting in `[from, to)`.
+    pub fn slots_between(&self, gym_id: &GymId, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Slot> {
+        self.lock().ledger.slots_between(gym_id, from, to)
+    }
+
+    /// Current capacity of a gym, with its version.
+    pub fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError> {
+        let inner = self.lock();
+        if inner.ledger.gym(gym_id).is_none() {
+            return Err(DomainError::GymNotFound(gym_id.to_string()).into());
+        }
+        Ok(CapacityView {
+            version: inner.ledger.gym_version(gym_id),
+            slots: inner.ledger.capacity(gym_id, now),
+        })
+    }
+
+    /// One slot.
+    pub fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {
+        let slot = self.lock().ledger.slot(slot_id);
+        slot.ok_or_else(|| DomainError::SlotNotFound(slot_id.to_string()).into())
+    }
+
+    /// A member's bookings, newest first.
+    pub fn member_bookings(&self, member_id: &MemberId) -> Vec<Booking> {
+        self.lock().ledger.member_bookings(member_id)
+    }
+
+    /// Books a seat; answered once durable.
+    pub async fn book(&self, command: BookCommand) -> Result<Booked, StoreError> {
+        let request = BookRequest {
+            slot_id: command.slot_id,
+            member_id: command.member_id,
+            waitlist: command.waitlist,
+            idempotency_key: command.idempotency_key,
+            new_booking_id: BookingId::new(new_id(BookingId::PREFIX)),
+            now: command.now,
+        };
+        self.decide_durably(|ledger| {
+            ledger.book(request).map(|outcome| {
+                (Booked { result: outcome.result, replayed: outcome.replayed }, outcome.changes)
+            })
+        })
+        .await
+    }
+
+    /// Cancels a booking; answered once durable.
+    pub async fn cancel(
+        &self,
+        booking_id: &BookingId,
+        actor: &MemberId,
+        actor_is_operator: bool,
+        now: DateTime<Utc>,
+    ) -> Result<BookingResult, StoreError> {
+        self.decide_durably(|ledger| ledger.cancel(booking_id, actor, actor_is_operator, now)).await
+    }
+
+    /// Creates a slot.
+    pub async fn create_slot(&self, gym_id: &GymId, draft: &CreateSlot) -> Result<Slot, StoreError> {
+        let valid = validate::new_slot(draft)?;
+        let slot_id = SlotId::new(new_id(SlotId::PREFIX));
+        self.decide_durably(|ledger| ledger.create_slot(slot_id, gym_id, valid)).await
+    }
+
+    /// Changes a slot.
+    pub async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError> {
+        self.decide_durably(|ledger| ledger.update_slot(slot_id, update)).await
+    }
+
+    /// Adds a gym unless it exists.
+    pub async fn ensure_gym(&self, gym: Gym, booking_window: Duration) -> Result<bool, StoreError> {
+        self.decide_durably(|ledger| {
+            if ledger.gym(&gym.id).is_some() {
+                return Ok((false, Vec::new()));
+            }
+            ledger.upsert_gym(gym, booking_window).map(|changes| (true, changes))
+        })
+        .await
+    }
+
+    /// Adds a slot unless it exists.
+    pub async fn ensure_slot(
+        &self,
+        slot_id: SlotId,
+        gym_id: &GymId,
+        draft: &CreateSlot,
+    ) -> Result<bool, StoreError> {
+        let valid = validate::new_slot(draft)?;
+        self.decide_durably(|ledger| {
+            if ledger.slot(&slot_id).is_some() {
+                return Ok((false, Vec::new()));
+            }
+            ledger.create_slot(slot_id, gym_id, valid).map(|(_, changes)| (true, changes))
+        })
+        .await
+    }
+
+    /// The account with this email.
+    pub fn account_by_email(&self, email: &str) -> Option<Account> {
+        let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+        accounts.get(&email.to_lowercase()).cloned()
+    }
+
+    /// Adds an account unless its email is taken.
+    pub async fn ensure_account(&self, account: Account) -> Result<bool, StoreError> {
+        let email = account.member.email.to_lowercase();
+        let lsn = {
+            let mut accounts = self.accounts.write().unwrap_or_else(PoisonError::into_inner);
+            if accounts.contains_key(&email) {
+                return Ok(false);
+            }
+            accounts.insert(email, account.clone());
+            self.lock().enqueue(Write::Account(account))?
+        };
+        self.wait_durable(lsn).await?;
+        Ok(true)
+    }
+
+    /// Stops taking writes, lets the writer commit what is queued, and waits for it.
+    pub async fn close(&self) {
+        self.lock().queue = None;
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(writer) = writer {
+            let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the sqlite writer thread ended abnormally");
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn enqueue(&mut self, write: Write) -> Result<u64, StoreError> {
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the server is shutting down".into()))?;
+        let lsn = self.next_lsn;
+        queue
+            .send(Pending { lsn, write })
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        self.next_lsn += 1;
+        Ok(lsn)
+    }
+}
+
+/// The writer thread: commits queued writes in batches, publishes the durable
+/// LSN, then tells live subscribers about the slots that changed.
+fn run_writer(
+    mut conn: rusqlite::Connection,
+    receiver: mpsc::Receiver<Pending>,
+    durable: watch::Sender<Durability>,
+    events: EventHub,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let writes: Vec<&Write> = batch.iter().map(|pending| &pending.write).collect();
+        let mut attempt = 1;
+        while let Err(error) = sqlite::commit(&mut conn, &writes) {
+            if attempt >= COMMIT_ATTEMPTS {
+                tracing::error!(error = %error, writes = writes.len(), "sqlite commit failed for good; refusing writes");
+                durable.send_modify(|state| state.failed = true);
+                return;
+            }
+            tracing::warn!(error = %error, attempt, "sqlite commit failed; retrying");
+            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
+            attempt += 1;
+        }
+        let last = batch.last().map_or(0, |pending| pending.lsn);
+        durable.send_modify(|state| state.lsn = last);
+        for pending in &batch {
+            if let Write::Changes(changes) = &pending.write {
+                for change in changes {
+                    if let Change::Slot(slot) = change {
+                        events.publish(&slot.gym_id, slot.capacity_entry());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stored slot counters are a convenience for readers of the file; bookings
+/// are the truth. Say so loudly if they ever disagree.
+fn warn_on_counter_drift(ledger: &Ledger, changes: &[Change]) {
+    for change in changes {
+        if let Change::Slot(stored) = change
+            && let Some(actual) = ledger.slot(&stored.id)
+            && (actual.booked != stored.booked || actual.waitlisted != stored.waitlisted)
+        {
+            tracing::warn!(slot = %stored.id, stored = stored.booked, actual = actual.booked, "slot counters drifted; using the bookings");
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! SQLite persistence for the embedded store: schema, loading, batch writes.
+//!
+//! The file is opened in WAL mode with `synchronous=FULL`: a commit returns
+//! only after the WAL is fsynced, so a committed batch survives a process
+//! crash *and* a power loss. All writes come from one writer thread; this
+//! module is plain synchronous rusqlite and knows nothing of async.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use gym_core::ledger::{Change, GymRecord};
+use gym_core::time::parse_timezone;
+use gym_core::wire::{Booking, BookingResult, BookingStatus, Gym, Member, Role, Slot};
+use gym_core::{BookingId, GymId, MemberId, SlotId};
+use rusqlite::{Connection, params};
+
+use crate::store::Account;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those done.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE gyms (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    address TEXT NOT NULL,
+    booking_window_secs INTEGER NOT NULL
+);
+CREATE TABLE slots (
+    id TEXT PRIMARY KEY,
+    gym_id TEXT NOT NULL REFERENCES gyms(id),
+    title TEXT NOT NULL,
+    starts_at_ms INTEGER NOT NULL,
+    ends_at_ms INTEGER NOT NULL,
+    capacity INTEGER NOT NULL CHECK (capacity > 0),
+    booked INTEGER NOT NULL CHECK (booked >= 0 AND booked <= capacity),
+    waitlisted INTEGER NOT NULL CHECK (waitlisted >= 0)
+);
+CREATE INDEX slots_by_gym_start ON slots (gym_id, starts_at_ms);
+CREATE TABLE bookings (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    slot_id TEXT NOT NULL REFERENCES slots(id),
+    member_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('confirmed', 'waitlisted', 'cancelled')),
+    created_at_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX one_active_booking_per_member ON bookings (slot_id, member_id) WHERE status <> 'cancelled';
+CREATE TABLE idempotency_keys (
+    member_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (member_id, key)
+);
+CREATE TABLE members (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('member', 'operator'))
+);
+"#];
+
+/// One write the writer thread commits.
+pub enum Write {
+    /// Rows a ledger decision changed.
+    Changes(Vec<Change>),
+    /// A new member account.
+    Account(Account),
+}
+
+/// Opens (creating if needed) and migrates the database file.
+pub fn open(path: &Path) -> anyhow::Result<Connection> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).context("setting busy timeout")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let done: usize =
+        conn.pragma_query_value(None, "user_version", |row| row.get(0)).context("reading user_version")?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().context("starting migration")?;
+        tx.execute_batch(migration).with_context(|| format!("applying migration {}", index + 1))?;
+        tx.pragma_update(None, "user_version", index + 1).context("recording migration")?;
+        tx.commit().context("committing migration")?;
+    }
+    Ok(())
+}
+
+fn to_ms(instant: DateTime<Utc>) -> i64 {
+    instant.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, ms))
+}
+
+fn bad_column(index: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
+}
+
+/// Everything stored, as ledger changes in replay order.
+pub fn load(conn: &Connection) -> anyhow::Result<(Vec<Change>, Vec<Account>)> {
+    let mut changes = Vec::new();
+    let mut statement =
+        conn.prepare("SELECT id, name, timezone, address, booking_window_secs FROM gyms ORDER BY id")?;
+    let gyms = statement.query_map([], |row| {
+        let timezone: String = row.get(2)?;
+        let tz = parse_timezone(&timezone)
+            .ok_or_else(|| bad_column(2, format!("unknown time zone {timezone}")))?;
+        Ok(Change::Gym(GymRecord {
+            gym: Gym {
+                id: GymId::new(row.get::<_, String>(0)?),
+                name: row.get(1)?,
+                timezone,
+                address: row.get(3)?,
+            },
+            tz,
+            booking_window: Duration::seconds(row.get(4)?),
+        }))
+    })?;
+    for gym in gyms {
+        changes.push(gym.context("reading a gym")?);
+    }
+    let mut statement = conn.prepare(
+        "SELECT id, gym_id, title, starts_at_ms, ends_at_ms, capacity, booked, waitlisted FROM slots ORDER BY id",
+    )?;
+    let slots = statement.query_map([], |row| {
+        let capacity: u32 = row.get(5)?;
+        let booked: u32 = row.get(6)?;
+        Ok(Change::Slot(Slot {
+            id: SlotId::new(row.get::<_, String>(0)?),
+            gym_id: GymId::new(row.get::<_, String>(1)?),
+            title: row.get(2)?,
+            starts_at: from_ms(row.get(3)?)?,
+            ends_at: from_ms(row.get(4)?)?,
+            capacity,
+            booked,
+            available: capacity.saturating_sub(booked),
+            waitlisted: row.get(7)?,
+        }))
+    })?;
+    for slot in slots {
+        changes.push(slot.context("reading a slot")?);
+    }
+    let mut statement =
+        conn.prepare("SELECT id, seq, slot_id, member_id, status, created_at_ms FROM bookings ORDER BY seq")?;
+    let bookings = statement.query_map([], |row| {
+        let status: String = row.get(4)?;
+        let seq: i64 = row.get(1)?;
+        Ok(Change::Booking {
+            booking: Booking {
+                id: BookingId::new(row.get::<_, String>(0)?),
+                slot_id: SlotId::new(row.get::<_, String>(2)?),
+                member_id: MemberId::new(row.get::<_, String>(3)?),
+                status: BookingStatus::parse(&status)
+                    .ok_or_else(|| bad_column(4, format!("unknown status {status}")))?,
+                created_at: from_ms(row.get(5)?)?,
+                waitlist_position: None,
+            },
+            seq: u64::try_from(seq).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(1, seq))?,
+        })
+    })?;
+    for booking in bookings {
+        changes.push(booking.context("reading a booking")?);
+    }
+    let mut statement = conn.prepare("SELECT member_id, key, response FROM idempotency_keys")?;
+    let keys = statement.query_map([], |row| {
+        let response: String = row.get(2)?;
+        let result: BookingResult =
+            serde_json::from_str(&response).map_err(|error| bad_column(2, error.to_string()))?;
+        Ok(Change::Idempotency {
+            member_id: MemberId::new(row.get::<_, String>(0)?),
+            key: Arc::from(row.get::<_, String>(1)?),
+            result: Box::new(result),
+        })
+    })?;
+    for key in keys {
+        changes.push(key.context("reading an idempotency key")?);
+    }
+    let mut statement = conn.prepare("SELECT id, email, name, password_hash, role FROM members")?;
+    let accounts = statement
+        .query_map([], |row| {
+            let role: String = row.get(4)?;
+            Ok(Account {
+                member: Member {
+                    id: MemberId::new(row.get::<_, String>(0)?),
+                    email: row.get(1)?,
+                    name: row.get(2)?,
+                },
+                password_hash: row.get(3)?,
+                role: if role == "operator" { Role::Operator } else { Role::Member },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .context("reading members")?;
+    Ok((changes, accounts))
+}
+
+/// Commits a batch of writes in one transaction (one fsync for all of them).
+pub fn commit(conn: &mut Connection, batch: &[&Write]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for write in batch {
+        match write {
+            Write::Changes(changes) => {
+                for change in changes {
+                    apply(&tx, change)?;
+                }
+            }
+            Write::Account(account) => {
+                tx.prepare_cached(
+                    "INSERT INTO members (id, email, name, password_hash, role) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![
+                    account.member.id.as_str(),
+                    account.member.email,
+                    account.member.name,
+                    account.password_hash,
+                    match account.role {
+                        Role::Member => "member",
+                        Role::Operator => "operator",
+                    }
+                ])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::Gym(record) => {
+            tx.prepare_cached(
+                "INSERT INTO gyms (id, name, timezone, address, booking_window_secs) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+                   address = excluded.address, booking_window_secs = excluded.booking_window_secs",
+            )?
+            .execute(params![
+                record.gym.id.as_str(),
+                record.gym.name,
+                record.gym.timezone,
+                record.gym.address,
+                record.booking_window.num_seconds()
+            ])?;
+        }
+        Change::Slot(slot) => {
+            tx.prepare_cached(
+                "INSERT INTO slots (id, gym_id, title, starts_at_ms, ends_at_ms, capacity, booked, waitlisted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, capacity = excluded.capacity,
+                   booked = excluded.booked, waitlisted = excluded.waitlisted",
+            )?
+            .execute(params![
+                slot.id.as_str(),
+                slot.gym_id.as_str(),
+                slot.title,
+                to_ms(slot.starts_at),
+                to_ms(slot.ends_at),
+                slot.capacity,
+                slot.booked,
+                slot.waitlisted
+            ])?;
+        }
+        Change::Booking { booking, seq } => {
+            tx.prepare_cached(
+                "INSERT INTO bookings (id, seq, slot_id, member_id, status, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+            )?
+            .execute(params![
+                booking.id.as_str(),
+                i64::try_from(*seq).unwrap_or(i64::MAX),
+                booking.slot_id.as_str(),
+                booking.member_id.as_str(),
+                booking.status.as_str(),
+                to_ms(booking.created_at)
+            ])?;
+        }
+        Change::Idempotency { member_id, key, result } => {
+            let response = serde_json::to_string(result)
+                .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+            tx.prepare_cached(
+                "INSERT INTO idempotency_keys (member_id, key, response) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (member_id, key) DO NOTHING",
+            )?
+            .execute(params![member_id.as_str(), key.as_ref(), response])?;
+        }
+    }
+    Ok(())
+}

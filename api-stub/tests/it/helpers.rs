@@ -1,0 +1,259 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh store, and one
+//! request helper per endpoint.
+
+use std::sync::Arc;
+
+use api_stub::auth::JwtKeys;
+use api_stub::config::{Config, Secret, SeedMode};
+use chrono::{DateTime, Duration, Utc};
+use gym_core::wire::{BookingResult, Claims, Role, Slot};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The secret every test server signs with.
+pub const SECRET: &str = "test-secret-please-ignore";
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded default.
+    Sqlite,
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client with a big connection pool.
+    pub client: reqwest::Client,
+    keys: Arc<JwtKeys>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Raises this process's open-file limit: a rush opens thousands of sockets.
+pub fn raise_fd_limit() {
+    let _ = rlimit::increase_nofile_limit(65_536);
+}
+
+/// A client that never reuses a broken connection for long and allows many in flight.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("a reqwest client builds")
+}
+
+/// Starts a server over a fresh store with the demo seed.
+pub async fn spawn_app(kind: StoreKind) -> TestApp {
+    spawn_app_with(kind, SeedMode::Demo).await
+}
+
+/// Starts a server over a fresh store.
+pub async fn spawn_app_with(kind: StoreKind, seed: SeedMode) -> TestApp {
+    raise_fd_limit();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database_url = match kind {
+        StoreKind::Sqlite => format!("sqlite://{}", dir.path().join("gym.sqlite").display()),
+    };
+    let config = Config { database_url, jwt_secret: Some(Secret::new(SECRET)), seed, ..Config::default() };
+    let state = api_stub::build_state(config).await.expect("the server state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+    let address = listener.local_addr().expect("a local address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(api_stub::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://{address}"),
+        client: client(),
+        keys: Arc::new(JwtKeys::new(SECRET.as_bytes())),
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A valid member token.
+    pub fn token(&self, member: &str) -> String {
+        self.token_with(member, Role::Member, Duration::hours(1))
+    }
+
+    /// A valid operator token.
+    pub fn operator_token(&self) -> String {
+        self.token_with("mbr_staff", Role::Operator, Duration::hours(1))
+    }
+
+    /// A token with any role and lifetime (negative for expired ones).
+    pub fn token_with(&self, member: &str, role: Role, ttl: Duration) -> String {
+        let claims = Claims { sub: member.into(), exp: (Utc::now() + ttl).timestamp(), role, name: None };
+        self.keys.sign(&claims)
+    }
+
+    /// Creates a slot as an operator, starting `starts_in` from now, lasting an hour.
+    pub async fn create_slot(&self, capacity: u32, starts_in: Duration) -> Slot {
+        self.create_slot_in("gym_downtown", capacity, starts_in).await
+    }
+
+    /// Creates a slot in a given gym.
+    pub async fn create_slot_in(&self, gym: &str, capacity: u32, starts_in: Duration) -> Slot {
+        let starts_at = Utc::now() + starts_in;
+        let response =
+            self.post_slot(gym, &slot_body("Test class", starts_at, capacity), &self.operator_token()).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "creating a slot");
+        response.json().await.expect("a slot")
+    }
+
+    /// `POST /v1/gyms/{gym}/slots`.
+    pub async fn post_slot(&self, gym: &str, body: &Value, token: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/gyms/{gym}/slots")))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /v1/slots/{slot}/bookings`.
+    pub async fn book(&self, slot_id: &str, token: &str) -> Response {
+        self.book_with(slot_id, token, false, None).await
+    }
+
+    /// `POST /v1/slots/{slot}/bookings` with waitlist and idempotency options.
+    pub async fn book_with(&self, slot_id: &str, token: &str, waitlist: bool, key: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!(
+                "/v1/slots/{slot_id}/bookings{}",
+                if waitlist { "?waitlist=true" } else { "" }
+            )))
+            .bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Books and expects `201`.
+    pub async fn book_ok(&self, slot_id: &str, token: &str) -> BookingResult {
+        let response = self.book(slot_id, token).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "booking {slot_id}");
+        response.json().await.expect("a booking result")
+    }
+
+    /// `DELETE /v1/bookings/{id}`.
+    pub async fn cancel(&self, booking_id: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/v1/bookings/{booking_id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `PATCH /v1/slots/{id}`.
+    pub async fn patch_slot(&self, slot_id: &str, body: &Value, token: &str) -> Response {
+        self.client
+            .patch(self.url(&format!("/v1/slots/{slot_id}")))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET` a path.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// `GET` a path with a token.
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// `GET /v1/slots/{id}` as a slot.
+    pub async fn slot(&self, slot_id: &str) -> Slot {
+        let response = self.get(&format!("/v1/slots/{slot_id}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a slot")
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops the server gracefully and waits until the store is flushed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), server).await;
+            assert!(matches!(outcome, Ok(Ok(Ok(())))), "the server stops cleanly: {outcome:?}");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A create-slot body.
+pub fn slot_body(title: &str, starts_at: DateTime<Utc>, capacity: u32) -> Value {
+    json!({
+        "title": title,
+        "startsAt": starts_at.to_rfc3339(),
+        "endsAt": (starts_at + Duration::hours(1)).to_rfc3339(),
+        "capacity": capacity,
+    })
+}
+
+/// Reads an error response: `(status, code)`.
+pub async fn error_of(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().unwrap_or("<no error code>").to_owned();
+    (status, code)
+}
+
+/// Asserts a response is the expected error.
+pub async fn assert_error(response: Response, status: u16, code: &str) {
+    let (actual_status, actual_code) = error_of(response).await;
+    assert_eq!((actual_status.as_u16(), actual_code.as_str()), (status, code));
+}
+
+/// Runs a test once per store, as its own `#[tokio::test]` in a module per store.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::StoreKind::Sqlite).await
+                }
+            )*
+        }
+    };
+}
