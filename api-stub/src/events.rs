@@ -47,6 +47,16 @@ impl EventHub {
         }
     }
 
+    /// The gyms that have at least one live subscriber.
+    pub fn subscribed_gyms(&self) -> Vec<GymId> {
+        let channels = self.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(gym_id, _)| gym_id.clone())
+            .collect()
+    }
+
     /// Number of live subscribers over all gyms.
     pub fn subscriber_count(&self) -> usize {
         let channels = self.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner);

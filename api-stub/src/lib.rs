@@ -100,7 +100,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             bytes.to_vec()
         }
     };
-    let store = Store::open(&config.database_url).await.context("opening the store")?;
+    let store = Store::open(&config.database_url, config.pg_pool_size).await.context("opening the store")?;
     if config.seed == SeedMode::Demo {
         let report = seed::seed_demo(&store, chrono::Utc::now()).await.context("seeding demo data")?;
         tracing::info!(

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 
 use crate::events::EventHub;
 use crate::store::sqlite::{self, Write};
-use crate::store::{Account, BookCommand, Booked, CapacityView, StoreError, new_id};
+use crate::store::{Account, BookCommand, Booked, CapacityView, StoreAdapter, StoreError, new_id};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -102,11 +102,6 @@ impl EmbeddedStore {
         })
     }
 
-    /// The live-event hub.
-    pub fn events(&self) -> &EventHub {
-        &self.events
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the ledger half-changed
         // in a way later decisions would trust less than a fresh one: every
@@ -159,34 +154,44 @@ impl EmbeddedStore {
         self.wait_durable(lsn).await?;
         Ok(outcome?)
     }
+}
 
-    /// Whether writes are accepted.
-    pub fn check_health(&self) -> Result<(), StoreError> {
+impl StoreAdapter for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn events(&self) -> &EventHub {
+        &self.events
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
         if self.failed() {
             return Err(StoreError::Unavailable("the database refused a write".into()));
         }
         Ok(())
     }
 
-    /// Every gym.
-    pub fn gyms(&self) -> Vec<Gym> {
-        self.lock().ledger.gyms().map(|record| record.gym.clone()).collect()
+    async fn gyms(&self) -> Result<Vec<Gym>, StoreError> {
+        Ok(self.lock().ledger.gyms().map(|record| record.gym.clone()).collect())
     }
 
-    /// One gym.
-    pub fn gym(&self, gym_id: &GymId) -> Result<GymRecord, StoreError> {
+    async fn gym(&self, gym_id: &GymId) -> Result<GymRecord, StoreError> {
         let inner = self.lock();
         let gym = inner.ledger.gym(gym_id).cloned();
         gym.ok_or_else(|| DomainError::GymNotFound(gym_id.to_string()).into())
     }
 
-    /// A gym's slots starting in `[from, to)`.
-    pub fn slots_between(&self, gym_id: &GymId, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Slot> {
-        self.lock().ledger.slots_between(gym_id, from, to)
+    async fn slots_between(
+        &self,
+        gym_id: &GymId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, StoreError> {
+        Ok(self.lock().ledger.slots_between(gym_id, from, to))
     }
 
-    /// Current capacity of a gym, with its version.
-    pub fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError> {
+    async fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError> {
         let inner = self.lock();
         if inner.ledger.gym(gym_id).is_none() {
             return Err(DomainError::GymNotFound(gym_id.to_string()).into());
@@ -197,19 +202,16 @@ impl EmbeddedStore {
         })
     }
 
-    /// One slot.
-    pub fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {
+    async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {
         let slot = self.lock().ledger.slot(slot_id);
         slot.ok_or_else(|| DomainError::SlotNotFound(slot_id.to_string()).into())
     }
 
-    /// A member's bookings, newest first.
-    pub fn member_bookings(&self, member_id: &MemberId) -> Vec<Booking> {
-        self.lock().ledger.member_bookings(member_id)
+    async fn member_bookings(&self, member_id: &MemberId) -> Result<Vec<Booking>, StoreError> {
+        Ok(self.lock().ledger.member_bookings(member_id))
     }
 
-    /// Books a seat; answered once durable.
-    pub async fn book(&self, command: BookCommand) -> Result<Booked, StoreError> {
+    async fn book(&self, command: BookCommand) -> Result<Booked, StoreError> {
         let request = BookRequest {
             slot_id: command.slot_id,
             member_id: command.member_id,
@@ -226,8 +228,7 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Cancels a booking; answered once durable.
-    pub async fn cancel(
+    async fn cancel(
         &self,
         booking_id: &BookingId,
         actor: &MemberId,
@@ -237,20 +238,17 @@ impl EmbeddedStore {
         self.decide_durably(|ledger| ledger.cancel(booking_id, actor, actor_is_operator, now)).await
     }
 
-    /// Creates a slot.
-    pub async fn create_slot(&self, gym_id: &GymId, draft: &CreateSlot) -> Result<Slot, StoreError> {
+    async fn create_slot(&self, gym_id: &GymId, draft: &CreateSlot) -> Result<Slot, StoreError> {
         let valid = validate::new_slot(draft)?;
         let slot_id = SlotId::new(new_id(SlotId::PREFIX));
         self.decide_durably(|ledger| ledger.create_slot(slot_id, gym_id, valid)).await
     }
 
-    /// Changes a slot.
-    pub async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError> {
+    async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError> {
         self.decide_durably(|ledger| ledger.update_slot(slot_id, update)).await
     }
 
-    /// Adds a gym unless it exists.
-    pub async fn ensure_gym(&self, gym: Gym, booking_window: Duration) -> Result<bool, StoreError> {
+    async fn ensure_gym(&self, gym: Gym, booking_window: Duration) -> Result<bool, StoreError> {
         self.decide_durably(|ledger| {
             if ledger.gym(&gym.id).is_some() {
                 return Ok((false, Vec::new()));
@@ -260,8 +258,7 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Adds a slot unless it exists.
-    pub async fn ensure_slot(
+    async fn ensure_slot(
         &self,
         slot_id: SlotId,
         gym_id: &GymId,
@@ -277,14 +274,12 @@ impl EmbeddedStore {
         .await
     }
 
-    /// The account with this email.
-    pub fn account_by_email(&self, email: &str) -> Option<Account> {
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
-        accounts.get(&email.to_lowercase()).cloned()
+        Ok(accounts.get(&email.to_lowercase()).cloned())
     }
 
-    /// Adds an account unless its email is taken.
-    pub async fn ensure_account(&self, account: Account) -> Result<bool, StoreError> {
+    async fn ensure_account(&self, account: Account) -> Result<bool, StoreError> {
         let email = account.member.email.to_lowercase();
         let lsn = {
             let mut accounts = self.accounts.write().unwrap_or_else(PoisonError::into_inner);
@@ -298,8 +293,7 @@ impl EmbeddedStore {
         Ok(true)
     }
 
-    /// Stops taking writes, lets the writer commit what is queued, and waits for it.
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.lock().queue = None;
         let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(writer) = writer {

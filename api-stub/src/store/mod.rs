@@ -3,11 +3,13 @@
 //! Two adapters sit behind it. [`embedded::EmbeddedStore`] (the default) keeps
 //! the [`Ledger`](gym_core::ledger::Ledger) in memory under one mutex and makes
 //! every decision durable in SQLite with group commit before it is answered.
-//! The PostgreSQL adapter (for several instances) lets the database decide.
-//! `Store` is an enum of adapters rather than a trait object: async methods
-//! stay plain `async fn`, and dispatch is a predictable match.
+//! [`postgres::PgStore`] (for several instances on one database) lets the
+//! database decide. Both implement [`StoreAdapter`]; [`Store`] is an enum of
+//! the two rather than a trait object, so async methods stay plain `async fn`
+//! and dispatch is a predictable match.
 
 pub mod embedded;
+pub mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -80,35 +82,102 @@ pub struct CapacityView {
     pub slots: Vec<CapacityEntry>,
 }
 
-/// The one storage seam handlers use.
-#[derive(Clone)]
-pub enum Store {
-    /// In-memory ledger + SQLite with group commit (single instance).
-    Embedded(Arc<embedded::EmbeddedStore>),
+/// What every storage adapter provides: the seam between handlers and data.
+///
+/// Both adapters implement exactly this, so handlers never know which one
+/// runs. Decisions that change data must be durable before they return.
+#[allow(async_fn_in_trait, reason = "used only through the `Store` enum, never as `dyn`")]
+pub trait StoreAdapter: Send + Sync {
+    /// `sqlite` or `postgres`, as `/health` reports it.
+    fn kind(&self) -> &'static str;
+    /// The hub live capacity changes are published to.
+    fn events(&self) -> &EventHub;
+    /// Whether the store can take writes now.
+    async fn check_health(&self) -> Result<(), StoreError>;
+    /// Every gym, by id.
+    async fn gyms(&self) -> Result<Vec<Gym>, StoreError>;
+    /// One gym with its settings.
+    async fn gym(&self, gym_id: &GymId) -> Result<GymRecord, StoreError>;
+    /// A gym's slots starting in `[from, to)`, by start.
+    async fn slots_between(
+        &self,
+        gym_id: &GymId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, StoreError>;
+    /// Capacity of a gym's current slots, with a version for `ETag`.
+    async fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError>;
+    /// One slot.
+    async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError>;
+    /// A member's bookings, newest first.
+    async fn member_bookings(&self, member_id: &MemberId) -> Result<Vec<Booking>, StoreError>;
+    /// Books a seat (or a waitlist place); returns once durable.
+    async fn book(&self, command: BookCommand) -> Result<Booked, StoreError>;
+    /// Cancels a booking, promoting the oldest waitlisted one; returns once durable.
+    async fn cancel(
+        &self,
+        booking_id: &BookingId,
+        actor: &MemberId,
+        actor_is_operator: bool,
+        now: DateTime<Utc>,
+    ) -> Result<BookingResult, StoreError>;
+    /// Creates a slot.
+    async fn create_slot(&self, gym_id: &GymId, draft: &CreateSlot) -> Result<Slot, StoreError>;
+    /// Changes a slot's title and/or capacity.
+    async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError>;
+    /// Adds a gym unless one with that id exists; true when added.
+    async fn ensure_gym(&self, gym: Gym, booking_window: chrono::Duration) -> Result<bool, StoreError>;
+    /// Adds a slot unless one with that id exists; true when added.
+    async fn ensure_slot(
+        &self,
+        slot_id: SlotId,
+        gym_id: &GymId,
+        draft: &CreateSlot,
+    ) -> Result<bool, StoreError>;
+    /// The account with this email (case-insensitive).
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+    /// Adds an account unless its email is taken; true when added.
+    async fn ensure_account(&self, account: Account) -> Result<bool, StoreError>;
+    /// Finishes pending writes and stops background work.
+    async fn close(&self);
 }
 
-/// Dispatches a method call to whichever adapter this store is.
+/// The storage seam handlers use: one of the adapters.
+#[derive(Clone)]
+pub enum Store {
+    /// In-memory ledger + SQLite with group commit (one instance).
+    Embedded(Arc<embedded::EmbeddedStore>),
+    /// PostgreSQL decides (several instances on one database).
+    Postgres(Arc<postgres::PgStore>),
+}
+
+/// Calls the same `StoreAdapter` method on whichever adapter this is.
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             Store::Embedded($store) => $call,
+            Store::Postgres($store) => $call,
         }
     };
 }
 
 impl Store {
     /// Opens the store named by a `DATABASE_URL`.
-    pub async fn open(database_url: &str) -> anyhow::Result<Self> {
+    pub async fn open(database_url: &str, pg_pool_size: u32) -> anyhow::Result<Self> {
         if let Some(path) = sqlite_path(database_url) {
             let store = embedded::EmbeddedStore::open(&path, EventHub::new())?;
             return Ok(Self::Embedded(Arc::new(store)));
         }
-        anyhow::bail!("unsupported DATABASE_URL {database_url:?}: use sqlite://PATH")
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            let store = postgres::PgStore::open(database_url, pg_pool_size, EventHub::new()).await?;
+            return Ok(Self::Postgres(Arc::new(store)));
+        }
+        anyhow::bail!("unsupported DATABASE_URL {database_url:?}: use sqlite://PATH or postgres://…")
     }
 
-    /// `sqlite` or `postgres`, as `/health` reports it.
+    /// `sqlite` or `postgres`.
     pub fn kind(&self) -> &'static str {
-        dispatch!(self, _store => "sqlite")
+        dispatch!(self, store => store.kind())
     }
 
     /// Live capacity changes of a gym.
@@ -116,52 +185,52 @@ impl Store {
         dispatch!(self, store => store.events().subscribe(gym_id))
     }
 
-    /// The live-event hub (for subscriber counts).
+    /// The live-event hub.
     pub fn events(&self) -> &EventHub {
         dispatch!(self, store => store.events())
     }
 
-    /// Whether the store can take writes now.
+    /// See [`StoreAdapter::check_health`].
     pub async fn check_health(&self) -> Result<(), StoreError> {
-        dispatch!(self, store => store.check_health())
+        dispatch!(self, store => store.check_health().await)
     }
 
-    /// Every gym.
+    /// See [`StoreAdapter::gyms`].
     pub async fn gyms(&self) -> Result<Vec<Gym>, StoreError> {
-        dispatch!(self, store => Ok(store.gyms()))
+        dispatch!(self, store => store.gyms().await)
     }
 
-    /// One gym with its settings.
+    /// See [`StoreAdapter::gym`].
     pub async fn gym(&self, gym_id: &GymId) -> Result<GymRecord, StoreError> {
-        dispatch!(self, store => store.gym(gym_id))
+        dispatch!(self, store => store.gym(gym_id).await)
     }
 
-    /// A gym's slots starting in `[from, to)`.
+    /// See [`StoreAdapter::slots_between`].
     pub async fn slots_between(
         &self,
         gym_id: &GymId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Slot>, StoreError> {
-        dispatch!(self, store => Ok(store.slots_between(gym_id, from, to)))
+        dispatch!(self, store => store.slots_between(gym_id, from, to).await)
     }
 
-    /// Current capacity of a gym's slots.
+    /// See [`StoreAdapter::capacity`].
     pub async fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError> {
-        dispatch!(self, store => store.capacity(gym_id, now))
+        dispatch!(self, store => store.capacity(gym_id, now).await)
     }
 
-    /// One slot.
+    /// See [`StoreAdapter::slot`].
     pub async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {
-        dispatch!(self, store => store.slot(slot_id))
+        dispatch!(self, store => store.slot(slot_id).await)
     }
 
-    /// Books a seat (or a waitlist place); answered once durable.
+    /// See [`StoreAdapter::book`].
     pub async fn book(&self, command: BookCommand) -> Result<Booked, StoreError> {
         dispatch!(self, store => store.book(command).await)
     }
 
-    /// Cancels a booking; answered once durable.
+    /// See [`StoreAdapter::cancel`].
     pub async fn cancel(
         &self,
         booking_id: &BookingId,
@@ -172,27 +241,27 @@ impl Store {
         dispatch!(self, store => store.cancel(booking_id, actor, actor_is_operator, now).await)
     }
 
-    /// A member's bookings, newest first.
+    /// See [`StoreAdapter::member_bookings`].
     pub async fn member_bookings(&self, member_id: &MemberId) -> Result<Vec<Booking>, StoreError> {
-        dispatch!(self, store => Ok(store.member_bookings(member_id)))
+        dispatch!(self, store => store.member_bookings(member_id).await)
     }
 
-    /// Creates a slot (operators).
+    /// See [`StoreAdapter::create_slot`].
     pub async fn create_slot(&self, gym_id: &GymId, draft: &CreateSlot) -> Result<Slot, StoreError> {
         dispatch!(self, store => store.create_slot(gym_id, draft).await)
     }
 
-    /// Changes a slot (operators).
+    /// See [`StoreAdapter::update_slot`].
     pub async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError> {
         dispatch!(self, store => store.update_slot(slot_id, update).await)
     }
 
-    /// Adds a gym unless one with that id exists; true when added.
+    /// See [`StoreAdapter::ensure_gym`].
     pub async fn ensure_gym(&self, gym: Gym, booking_window: chrono::Duration) -> Result<bool, StoreError> {
         dispatch!(self, store => store.ensure_gym(gym, booking_window).await)
     }
 
-    /// Adds a slot unless one with that id exists; true when added.
+    /// See [`StoreAdapter::ensure_slot`].
     pub async fn ensure_slot(
         &self,
         slot_id: SlotId,
@@ -202,17 +271,17 @@ impl Store {
         dispatch!(self, store => store.ensure_slot(slot_id, gym_id, draft).await)
     }
 
-    /// The account with this email (case-insensitive), if any.
+    /// See [`StoreAdapter::account_by_email`].
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        dispatch!(self, store => Ok(store.account_by_email(email)))
+        dispatch!(self, store => store.account_by_email(email).await)
     }
 
-    /// Adds an account unless one with that email exists; true when added.
+    /// See [`StoreAdapter::ensure_account`].
     pub async fn ensure_account(&self, account: Account) -> Result<bool, StoreError> {
         dispatch!(self, store => store.ensure_account(account).await)
     }
 
-    /// Flushes pending writes and stops background work.
+    /// See [`StoreAdapter::close`].
     pub async fn close(&self) {
         dispatch!(self, store => store.close().await)
     }

@@ -32,7 +32,11 @@ store_tests!(
 async fn health_reports_ok_and_the_store_kind(kind: StoreKind) {
     let app = spawn_app(kind).await;
     let body: Value = app.get("/health").await.json().await.expect("json");
-    assert_eq!(body, json!({"status": "ok", "store": "sqlite"}));
+    let store = match kind {
+        StoreKind::Sqlite => "sqlite",
+        StoreKind::Postgres => "postgres",
+    };
+    assert_eq!(body, json!({"status": "ok", "store": store}));
 }
 
 async fn login_returns_a_token_that_works_and_refuses_wrong_credentials(kind: StoreKind) {

@@ -1,6 +1,6 @@
 //! Durability: a `kill -9` in the middle of a rush loses no acknowledged booking.
 
-use std::process::{Child, Command, Stdio};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -10,65 +10,10 @@ use gym_core::wire::{BookingResult, Slot};
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
-use crate::helpers::{SECRET, StoreKind, client, slot_body};
+use crate::helpers::{ChildServer, SECRET, StoreKind, client, fresh_database, slot_body};
 use crate::store_tests;
 
 store_tests!(a_kill_during_a_rush_loses_no_acknowledged_booking);
-
-/// The real `api-stub` binary, started as a child process.
-struct ChildServer {
-    child: Child,
-    base: String,
-}
-
-impl ChildServer {
-    async fn start(database_url: &str) -> Self {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            probe.local_addr().expect("an address").port()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_api-stub"))
-            .arg("serve")
-            .env("PORT", port.to_string())
-            .env("BIND_ADDR", "127.0.0.1")
-            .env("DATABASE_URL", database_url)
-            .env("GYM_JWT_SECRET", SECRET)
-            .env("GYM_SEED", "demo")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("api-stub starts");
-        let server = Self { child, base: format!("http://127.0.0.1:{port}") };
-        server.wait_healthy().await;
-        server
-    }
-
-    async fn wait_healthy(&self) {
-        let client = client();
-        for _ in 0..200 {
-            if let Ok(response) = client.get(format!("{}/health", self.base)).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            tokio::time::sleep(StdDuration::from_millis(50)).await;
-        }
-        panic!("the server did not become healthy in 10 s");
-    }
-
-    fn kill_hard(&mut self) {
-        // SIGKILL: no graceful shutdown, no flush, exactly like a crash.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        self.kill_hard();
-    }
-}
 
 fn token(member: &str, role: gym_core::wire::Role) -> String {
     let claims = gym_core::wire::Claims {
@@ -83,9 +28,7 @@ fn token(member: &str, role: gym_core::wire::Role) -> String {
 async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
     crate::helpers::raise_fd_limit();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let database_url = match kind {
-        StoreKind::Sqlite => format!("sqlite://{}", dir.path().join("gym.sqlite").display()),
-    };
+    let (database_url, _database) = fresh_database(kind, dir.path()).await;
     let mut server = ChildServer::start(&database_url).await;
     let http = client();
     let created = http
@@ -152,24 +95,12 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
         after.booked,
         acknowledged.len()
     );
-    #[allow(irrefutable_let_patterns, reason = "the PostgreSQL store joins this enum later")]
-    if let StoreKind::Sqlite = kind {
-        let conn = rusqlite::Connection::open(dir.path().join("gym.sqlite")).expect("the file opens");
-        let mut statement = conn.prepare("SELECT status FROM bookings WHERE id = ?1").expect("a statement");
-        for booking_id in &acknowledged {
-            let status: String =
-                statement.query_row([booking_id], |row| row.get(0)).expect("the booking is stored");
-            assert_eq!(status, "confirmed", "{booking_id}");
-        }
-        let confirmed: u32 = conn
-            .query_row(
-                "SELECT count(*) FROM bookings WHERE slot_id = ?1 AND status = 'confirmed'",
-                [slot.id.as_str()],
-                |row| row.get(0),
-            )
-            .expect("a count");
-        assert_eq!(confirmed, after.booked, "the counter agrees with the rows");
+    let stored = stored_statuses(kind, &database_url, slot.id.as_str()).await;
+    for booking_id in &acknowledged {
+        assert_eq!(stored.get(booking_id).map(String::as_str), Some("confirmed"), "{booking_id} is stored");
     }
+    let confirmed = stored.values().filter(|status| *status == "confirmed").count();
+    assert_eq!(confirmed, after.booked as usize, "the counter agrees with the rows");
     // And it serves again.
     let response = http
         .post(format!("{}/v1/slots/{}/bookings", server.base, slot.id))
@@ -178,4 +109,29 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
         .await
         .expect("sent");
     assert!(matches!(response.status().as_u16(), 201 | 409), "{}", response.status());
+}
+
+/// Every booking of a slot and its status, read from the database itself.
+pub async fn stored_statuses(kind: StoreKind, database_url: &str, slot_id: &str) -> HashMap<String, String> {
+    match kind {
+        StoreKind::Sqlite => {
+            let path = database_url.trim_start_matches("sqlite://");
+            let conn = rusqlite::Connection::open(path).expect("the file opens");
+            let mut statement =
+                conn.prepare("SELECT id, status FROM bookings WHERE slot_id = ?1").expect("a statement");
+            let rows = statement.query_map([slot_id], |row| Ok((row.get(0)?, row.get(1)?))).expect("a query");
+            rows.collect::<Result<_, _>>().expect("rows")
+        }
+        StoreKind::Postgres => {
+            let pool = sqlx::PgPool::connect(database_url).await.expect("the database opens");
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT id, status FROM bookings WHERE slot_id = $1")
+                    .bind(slot_id)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("a query");
+            pool.close().await;
+            rows.into_iter().collect()
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Test harness: a real server on 127.0.0.1:0 over a fresh store, and one
 //! request helper per endpoint.
 
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use api_stub::auth::JwtKeys;
 use api_stub::config::{Config, Secret, SeedMode};
@@ -19,6 +22,76 @@ pub const SECRET: &str = "test-secret-please-ignore";
 pub enum StoreKind {
     /// The embedded default.
     Sqlite,
+    /// PostgreSQL, each test on its own fresh database.
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn pg_admin_url() -> String {
+    std::env::var("GYM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) when this is dropped.
+pub struct PgDatabase {
+    /// Its name.
+    pub name: String,
+    /// A URL for it.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a database with a random name.
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let admin = pg_admin_url();
+        let name = format!("gym_test_{}", api_stub::store::new_id("").to_lowercase());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|error| {
+            panic!("PostgreSQL at {admin} is needed for the postgres tests: {error}")
+        });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        Self { url: format!("{base}/{name}"), name }
+    }
+
+    /// The same database reached through another host and port (e.g. a proxy).
+    pub fn url_via(&self, address: SocketAddr) -> String {
+        format!("postgres://postgres@{address}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside a runtime; do the async clean-up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh, empty database of the given kind, and the URL to reach it.
+pub async fn fresh_database(kind: StoreKind, dir: &std::path::Path) -> (String, Option<PgDatabase>) {
+    match kind {
+        StoreKind::Sqlite => (format!("sqlite://{}", dir.join("gym.sqlite").display()), None),
+        StoreKind::Postgres => {
+            let database = PgDatabase::create().await;
+            (database.url.clone(), Some(database))
+        }
+    }
 }
 
 /// A running server and what a test needs to talk to it.
@@ -31,6 +104,8 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database, dropped after the server.
+    pub database: Option<PgDatabase>,
 }
 
 /// Raises this process's open-file limit: a rush opens thousands of sockets.
@@ -54,11 +129,20 @@ pub async fn spawn_app(kind: StoreKind) -> TestApp {
 
 /// Starts a server over a fresh store.
 pub async fn spawn_app_with(kind: StoreKind, seed: SeedMode) -> TestApp {
-    raise_fd_limit();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let database_url = match kind {
-        StoreKind::Sqlite => format!("sqlite://{}", dir.path().join("gym.sqlite").display()),
-    };
+    let (database_url, database) = fresh_database(kind, dir.path()).await;
+    spawn_app_on(&database_url, seed, dir, database).await
+}
+
+/// Starts a server over a given database URL.
+pub async fn spawn_app_on(
+    database_url: &str,
+    seed: SeedMode,
+    dir: tempfile::TempDir,
+    database: Option<PgDatabase>,
+) -> TestApp {
+    raise_fd_limit();
+    let database_url = database_url.to_owned();
     let config = Config { database_url, jwt_secret: Some(Secret::new(SECRET)), seed, ..Config::default() };
     let state = api_stub::build_state(config).await.expect("the server state builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
@@ -74,6 +158,7 @@ pub async fn spawn_app_with(kind: StoreKind, seed: SeedMode) -> TestApp {
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
+        database,
     }
 }
 
@@ -219,6 +304,64 @@ impl Drop for TestApp {
     }
 }
 
+/// The real `api-stub` binary, started as a child process.
+pub struct ChildServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl ChildServer {
+    /// Starts the binary on a free port and waits until it is healthy.
+    pub async fn start(database_url: &str) -> Self {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            probe.local_addr().expect("an address").port()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_api-stub"))
+            .arg("serve")
+            .env("PORT", port.to_string())
+            .env("BIND_ADDR", "127.0.0.1")
+            .env("DATABASE_URL", database_url)
+            .env("GYM_JWT_SECRET", SECRET)
+            .env("GYM_SEED", "demo")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("api-stub starts");
+        let server = Self { child, base: format!("http://127.0.0.1:{port}") };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let client = client();
+        for _ in 0..200 {
+            if let Ok(response) = client.get(format!("{}/health", self.base)).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        panic!("the server did not become healthy in 10 s");
+    }
+
+    /// Kills the process with SIGKILL, like a crash.
+    pub fn kill_hard(&mut self) {
+        // SIGKILL: no graceful shutdown, no flush, exactly like a crash.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
 /// A create-slot body.
 pub fn slot_body(title: &str, starts_at: DateTime<Utc>, capacity: u32) -> Value {
     json!({
@@ -243,6 +386,13 @@ pub async fn assert_error(response: Response, status: u16, code: &str) {
     assert_eq!((actual_status.as_u16(), actual_code.as_str()), (status, code));
 }
 
+/// Whether PostgreSQL tests are switched off (`GYM_SKIP_PG_TESTS=1`), for
+/// machines without a database server. They run (and fail loudly without a
+/// server) otherwise.
+pub fn skip_postgres() -> bool {
+    std::env::var("GYM_SKIP_PG_TESTS").is_ok_and(|value| value == "1")
+}
+
 /// Runs a test once per store, as its own `#[tokio::test]` in a module per store.
 #[macro_export]
 macro_rules! store_tests {
@@ -252,6 +402,17 @@ macro_rules! store_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::helpers::StoreKind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::skip_postgres() {
+                        return;
+                    }
+                    super::$name($crate::helpers::StoreKind::Postgres).await
                 }
             )*
         }
