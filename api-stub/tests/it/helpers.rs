@@ -104,8 +104,8 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
-    /// The PostgreSQL database, dropped after the server.
-    pub database: Option<PgDatabase>,
+    /// The PostgreSQL database; held so it is dropped after the server.
+    _database: Option<PgDatabase>,
 }
 
 /// Raises this process's open-file limit: a rush opens thousands of sockets.
@@ -158,7 +158,7 @@ pub async fn spawn_app_on(
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
-        database,
+        _database: database,
     }
 }
 

@@ -8,4 +8,5 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod rush;
+mod scale_out;
 mod sse;
