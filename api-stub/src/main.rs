@@ -48,6 +48,8 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Read a password from standard input and print its argon2id hash (for member records).
+    HashPassword,
 }
 
 fn init_logging() {
@@ -102,8 +104,23 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token { member, role, ttl, name } => print_token(member, &role, &ttl, name),
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading a password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            println!("{}", api_stub::auth::hash_password(password)?);
+            Ok(())
+        }
         Command::Serve => {
             init_logging();
+            // Every live-capacity subscriber holds a socket: allow as many as the system lets us.
+            match rlimit::increase_nofile_limit(1 << 20) {
+                Ok(limit) => tracing::debug!(limit, "open-file limit"),
+                Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+            }
             let config = Config::from_env()?;
             let bind = config.bind;
             let state = api_stub::build_state(config).await?;

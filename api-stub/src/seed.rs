@@ -11,7 +11,6 @@ use gym_core::time::{DEFAULT_BOOKING_WINDOW, local_date};
 use gym_core::wire::{CreateSlot, Gym, Member, Role};
 use gym_core::{GymId, MemberId, SlotId};
 
-use crate::auth::hash_password;
 use crate::store::{Account, BookCommand, Store};
 
 /// A demo login, as documented in the README.
@@ -22,8 +21,9 @@ pub struct DemoLogin {
     pub name: &'static str,
     /// Email to sign in with.
     pub email: &'static str,
-    /// Password (demo only; stored hashed).
-    pub password: &'static str,
+    /// Argon2id hash of the documented demo password (made with
+    /// `api-stub hash-password`), so seeding never hashes at start.
+    pub password_hash: &'static str,
     /// Role.
     pub role: Role,
 }
@@ -34,28 +34,28 @@ pub const DEMO_LOGINS: &[DemoLogin] = &[
         id: "mbr_alex",
         name: "Alex Rivera",
         email: "alex@demo.gym",
-        password: "demo1234",
+        password_hash: "$argon2id$v=19$m=7168,t=5,p=1$D2gk1ddwP8tGgCE/7HRD7w$3RTVQytLey2Ar5C/+ixtIQIfafjiMzQX+4V3YC9IWEA",
         role: Role::Member,
     },
     DemoLogin {
         id: "mbr_sam",
         name: "Sam Okafor",
         email: "sam@demo.gym",
-        password: "demo1234",
+        password_hash: "$argon2id$v=19$m=7168,t=5,p=1$DiL0WTTSAxfRDuen4ts7vQ$OxdDxgYW6zkQxVxfMifo0nFsvuwl1oZON2dgV2+Mw4k",
         role: Role::Member,
     },
     DemoLogin {
         id: "mbr_riley",
         name: "Riley Chen",
         email: "riley@demo.gym",
-        password: "demo1234",
+        password_hash: "$argon2id$v=19$m=7168,t=5,p=1$zhSUc5QGBCA6qR6+PRBuVA$8G0x6EhuBetHl3T/NvKLc9gEh4plH9d+rMfUgmWmtHI",
         role: Role::Member,
     },
     DemoLogin {
         id: "mbr_operator",
         name: "Morgan (front desk)",
         email: "operator@demo.gym",
-        password: "operator1234",
+        password_hash: "$argon2id$v=19$m=7168,t=5,p=1$TNEsttuQDY/wiudDUnseug$LIHMP8M44CgEXsaULM3M3LyU2NaX4XDehfmnpR+46UY",
         role: Role::Operator,
     },
 ];
@@ -170,15 +170,13 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Seed
         if store.account_by_email(login.email).await?.is_some() {
             continue;
         }
-        let password = login.password;
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(password)).await??;
         let account = Account {
             member: Member {
                 id: MemberId::new(login.id),
                 name: login.name.into(),
                 email: login.email.into(),
             },
-            password_hash,
+            password_hash: login.password_hash.into(),
             role: login.role,
         };
         report.accounts += usize::from(store.ensure_account(account).await?);
@@ -261,6 +259,14 @@ mod tests {
                 assert!((8..=60).contains(&session.capacity), "{}", session.title);
                 assert!(session.minutes > 0 && session.minutes <= 24 * 60);
             }
+        }
+    }
+
+    #[test]
+    fn the_demo_hashes_match_the_passwords_in_the_readme() {
+        for login in DEMO_LOGINS {
+            let password = if login.role == Role::Operator { "operator1234" } else { "demo1234" };
+            assert!(crate::auth::verify_password(password, login.password_hash), "{}", login.email);
         }
     }
 

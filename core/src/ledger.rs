@@ -229,6 +229,19 @@ impl Ledger {
             .collect()
     }
 
+    /// When the gym's capacity list changes by itself (without a decision):
+    /// the earliest end among its current slots, when that slot drops out.
+    pub fn capacity_expires_at(&self, gym_id: &GymId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let schedule = self.schedule.get(gym_id)?;
+        let lower = (now - validate::MAX_SLOT_LENGTH, SlotId::new(""));
+        schedule
+            .range(lower..)
+            .filter_map(|(_, slot_id)| self.slots.get(slot_id))
+            .map(|record| record.def.ends_at)
+            .filter(|ends_at| *ends_at > now)
+            .min()
+    }
+
     /// One booking, with its waitlist position when waitlisted.
     pub fn booking(&self, booking_id: &BookingId) -> Option<Booking> {
         self.bookings.get(booking_id).map(|record| self.booking_view(record))

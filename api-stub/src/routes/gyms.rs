@@ -61,19 +61,18 @@ pub async fn capacity_show(
     Path(gym_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let gym_id = GymId::new(gym_id);
-    let now = Utc::now();
-    let view = state.store.capacity(&gym_id, now).await?;
-    // The version covers every change; the count covers slots ending as time passes.
-    let etag = format!("W/\"{}-{}\"", view.version, view.slots.len());
-    let etag_value = HeaderValue::from_str(&etag).map_err(|error| ApiError::Internal(error.into()))?;
-    if if_none_match(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    let rendered = state.store.capacity_rendered(&GymId::new(gym_id), Utc::now()).await?;
+    let etag = HeaderValue::from_str(&rendered.etag).map_err(|error| ApiError::Internal(error.into()))?;
+    if if_none_match(&headers, &rendered.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let snapshot = CapacitySnapshot { gym_id, as_of: now, slots: view.slots };
     Ok((
-        [(header::ETAG, etag_value), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
-        Json(snapshot),
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        rendered.body,
     )
         .into_response())
 }

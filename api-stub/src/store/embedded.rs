@@ -29,7 +29,9 @@ use tokio::sync::watch;
 
 use crate::events::EventHub;
 use crate::store::sqlite::{self, Write};
-use crate::store::{Account, BookCommand, Booked, CapacityView, StoreAdapter, StoreError, new_id};
+use crate::store::{
+    Account, BookCommand, Booked, CapacityView, RenderedCapacity, StoreAdapter, StoreError, new_id,
+};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -47,6 +49,12 @@ struct Durability {
 struct Pending {
     lsn: u64,
     write: Write,
+}
+
+struct CachedCapacity {
+    version: u64,
+    expires_at: Option<DateTime<Utc>>,
+    rendered: RenderedCapacity,
 }
 
 /// The state guarded by the store's one mutex.
@@ -67,6 +75,10 @@ pub struct EmbeddedStore {
     inner: Mutex<Inner>,
     durable: watch::Receiver<Durability>,
     accounts: RwLock<HashMap<String, Account>>,
+    /// The capacity endpoint's answer per gym, rendered once and served until
+    /// the gym's version changes or its earliest slot ends: reads at the HTTP
+    /// ceiling instead of a lock, a scan and a serialization per request.
+    rendered: Mutex<HashMap<GymId, CachedCapacity>>,
     events: EventHub,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -97,6 +109,7 @@ impl EmbeddedStore {
             inner: Mutex::new(Inner { ledger, next_lsn: 1, queue: Some(queue) }),
             durable,
             accounts: RwLock::new(accounts),
+            rendered: Mutex::new(HashMap::new()),
             events,
             writer: Mutex::new(Some(writer)),
         })
@@ -200,6 +213,40 @@ impl StoreAdapter for EmbeddedStore {
             version: inner.ledger.gym_version(gym_id),
             slots: inner.ledger.capacity(gym_id, now),
         })
+    }
+
+    async fn capacity_rendered(
+        &self,
+        gym_id: &GymId,
+        now: DateTime<Utc>,
+    ) -> Result<RenderedCapacity, StoreError> {
+        let version = {
+            let inner = self.lock();
+            if inner.ledger.gym(gym_id).is_none() {
+                return Err(DomainError::GymNotFound(gym_id.to_string()).into());
+            }
+            inner.ledger.gym_version(gym_id)
+        };
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = rendered.get(gym_id)
+            && cached.version == version
+            && cached.expires_at.is_none_or(|expires_at| now < expires_at)
+        {
+            return Ok(cached.rendered.clone());
+        }
+        // Read the version again with the figures: a decision in between only
+        // makes this rendering newer than `version` says, never staler.
+        let (version, view, expires_at) = {
+            let inner = self.lock();
+            let view = CapacityView {
+                version: inner.ledger.gym_version(gym_id),
+                slots: inner.ledger.capacity(gym_id, now),
+            };
+            (view.version, view, inner.ledger.capacity_expires_at(gym_id, now))
+        };
+        let fresh = RenderedCapacity::render(gym_id, view, now);
+        rendered.insert(gym_id.clone(), CachedCapacity { version, expires_at, rendered: fresh.clone() });
+        Ok(fresh)
     }
 
     async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use gym_core::ledger::GymRecord;
 use gym_core::wire::{
-    Booking, BookingResult, CapacityEntry, CreateSlot, Gym, Member, Role, Slot, UpdateSlot,
+    Booking, BookingResult, CapacityEntry, CapacitySnapshot, CreateSlot, Gym, Member, Role, Slot, UpdateSlot,
 };
 use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId};
 use tokio::sync::broadcast;
@@ -82,6 +82,29 @@ pub struct CapacityView {
     pub slots: Vec<CapacityEntry>,
 }
 
+/// The capacity endpoint's answer, ready to send: an `ETag` and a JSON body.
+#[derive(Clone, Debug)]
+pub struct RenderedCapacity {
+    /// Weak entity tag: the gym's version and the number of slots.
+    pub etag: String,
+    /// The serialized `CapacitySnapshot`.
+    pub body: bytes::Bytes,
+}
+
+impl RenderedCapacity {
+    /// Serializes a capacity view. `asOf` is when the figures were read; a
+    /// cached rendering is only served while they are unchanged.
+    pub fn render(gym_id: &GymId, view: CapacityView, now: DateTime<Utc>) -> Self {
+        use chrono::SubsecRound;
+        let etag = format!("W/\"{:x}-{}\"", view.version, view.slots.len());
+        let snapshot =
+            CapacitySnapshot { gym_id: gym_id.clone(), as_of: now.trunc_subsecs(3), slots: view.slots };
+        // Serializing our own plain struct cannot fail.
+        let body = serde_json::to_vec(&snapshot).unwrap_or_default().into();
+        Self { etag, body }
+    }
+}
+
 /// What every storage adapter provides: the seam between handlers and data.
 ///
 /// Both adapters implement exactly this, so handlers never know which one
@@ -107,6 +130,15 @@ pub trait StoreAdapter: Send + Sync {
     ) -> Result<Vec<Slot>, StoreError>;
     /// Capacity of a gym's current slots, with a version for `ETag`.
     async fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError>;
+    /// The same, rendered for the capacity endpoint (cached where the adapter can).
+    async fn capacity_rendered(
+        &self,
+        gym_id: &GymId,
+        now: DateTime<Utc>,
+    ) -> Result<RenderedCapacity, StoreError> {
+        let view = self.capacity(gym_id, now).await?;
+        Ok(RenderedCapacity::render(gym_id, view, now))
+    }
     /// One slot.
     async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError>;
     /// A member's bookings, newest first.
@@ -218,6 +250,15 @@ impl Store {
     /// See [`StoreAdapter::capacity`].
     pub async fn capacity(&self, gym_id: &GymId, now: DateTime<Utc>) -> Result<CapacityView, StoreError> {
         dispatch!(self, store => store.capacity(gym_id, now).await)
+    }
+
+    /// See [`StoreAdapter::capacity_rendered`].
+    pub async fn capacity_rendered(
+        &self,
+        gym_id: &GymId,
+        now: DateTime<Utc>,
+    ) -> Result<RenderedCapacity, StoreError> {
+        dispatch!(self, store => store.capacity_rendered(gym_id, now).await)
     }
 
     /// See [`StoreAdapter::slot`].
