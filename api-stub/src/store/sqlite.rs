@@ -5,6 +5,7 @@
 //! crash *and* a power loss. All writes come from one writer thread; this
 //! module is plain synchronous rusqlite and knows nothing of async.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -209,32 +210,66 @@ pub fn load(conn: &Connection) -> anyhow::Result<(Vec<Change>, Vec<Account>)> {
 }
 
 /// Commits a batch of writes in one transaction (one fsync for all of them).
+///
+/// Rows are written by kind, parents first (gyms, slots, bookings, keys), so
+/// foreign keys hold at every statement. A slot changed by many bookings in
+/// the batch is written once, in its last state: under load that halves the
+/// statements per booking.
 pub fn commit(conn: &mut Connection, batch: &[&Write]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let mut gyms = Vec::new();
+    let mut slots: HashMap<&str, &Change> = HashMap::new();
+    let mut slot_order = Vec::new();
+    let mut rows = Vec::new();
+    let mut accounts = Vec::new();
     for write in batch {
         match write {
             Write::Changes(changes) => {
                 for change in changes {
-                    apply(&tx, change)?;
+                    match change {
+                        Change::Gym(_) => gyms.push(change),
+                        Change::Slot(slot) => {
+                            if slots.insert(slot.id.as_str(), change).is_none() {
+                                slot_order.push(slot.id.as_str());
+                            }
+                        }
+                        Change::Booking { .. } | Change::Idempotency { .. } => rows.push(change),
+                    }
                 }
             }
-            Write::Account(account) => {
-                tx.prepare_cached(
-                    "INSERT INTO members (id, email, name, password_hash, role) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO NOTHING",
-                )?
-                .execute(params![
-                    account.member.id.as_str(),
-                    account.member.email,
-                    account.member.name,
-                    account.password_hash,
-                    match account.role {
-                        Role::Member => "member",
-                        Role::Operator => "operator",
-                    }
-                ])?;
-            }
+            Write::Account(account) => accounts.push(account),
         }
+    }
+    let tx = conn.transaction()?;
+    for change in gyms {
+        apply(&tx, change)?;
+    }
+    for slot_id in slot_order {
+        if let Some(change) = slots.get(slot_id) {
+            apply(&tx, change)?;
+        }
+    }
+    // Bookings before the keys that point at their answers.
+    for change in rows.iter().filter(|change| matches!(change, Change::Booking { .. })) {
+        apply(&tx, change)?;
+    }
+    for change in rows.iter().filter(|change| matches!(change, Change::Idempotency { .. })) {
+        apply(&tx, change)?;
+    }
+    for account in accounts {
+        tx.prepare_cached(
+            "INSERT INTO members (id, email, name, password_hash, role) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            account.member.id.as_str(),
+            account.member.email,
+            account.member.name,
+            account.password_hash,
+            match account.role {
+                Role::Member => "member",
+                Role::Operator => "operator",
+            }
+        ])?;
     }
     tx.commit()
 }
