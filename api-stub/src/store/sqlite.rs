@@ -39,15 +39,18 @@ CREATE TABLE slots (
     waitlisted INTEGER NOT NULL CHECK (waitlisted >= 0)
 );
 CREATE INDEX slots_by_gym_start ON slots (gym_id, starts_at_ms);
+-- Keyed by the ledger's sequence number: every insert appends to the end of
+-- the table's B-tree, so a group commit of thousands of bookings dirties a
+-- handful of pages. The ledger enforces one active booking per member per
+-- slot and unique ids; this file is its durable log and needs no other index.
 CREATE TABLE bookings (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL UNIQUE,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
     slot_id TEXT NOT NULL REFERENCES slots(id),
     member_id TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('confirmed', 'waitlisted', 'cancelled')),
     created_at_ms INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX one_active_booking_per_member ON bookings (slot_id, member_id) WHERE status <> 'cancelled';
 CREATE TABLE idempotency_keys (
     member_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -82,6 +85,12 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
     conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
+    // Checkpoint (copy the WAL into the main file) every ~64 MB of WAL rather
+    // than every 4 MB: a page changed by many batches is copied once, and the
+    // writer spends its time on commits, not on checkpoints.
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384).context("setting the checkpoint interval")?;
+    // 8 MiB of page cache: the pages a batch touches stay in memory.
+    conn.pragma_update(None, "cache_size", -8_192).context("setting the page cache")?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).context("setting busy timeout")?;
     migrate(&mut conn)?;
     Ok(conn)
@@ -312,7 +321,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
             tx.prepare_cached(
                 "INSERT INTO bookings (id, seq, slot_id, member_id, status, created_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                 ON CONFLICT (seq) DO UPDATE SET status = excluded.status",
             )?
             .execute(params![
                 booking.id.as_str(),

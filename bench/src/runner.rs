@@ -1,0 +1,438 @@
+//! `compare`: our server and the reference, interleaved in one run, each
+//! server pinned to one core and the load to the other; then the report.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::scenarios::{
+    self, ReadResult, RushConfig, RushResult, SseResult, SustainedConfig, SustainedResult, Target,
+};
+
+/// The secret every server in a run signs tokens with.
+pub const SECRET: &str = "bench-secret-not-for-production";
+
+/// Which server a measurement is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// `api-stub` on its embedded SQLite store (durable).
+    OursSqlite,
+    /// The Node reference (in memory, not durable).
+    Reference,
+    /// The do-nothing axum server.
+    Ceiling,
+}
+
+impl Kind {
+    /// A label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OursSqlite => "ours (SQLite, durable)",
+            Self::Reference => "reference (Node, memory)",
+            Self::Ceiling => "axum ceiling",
+        }
+    }
+}
+
+/// Settings of a comparison run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    /// Interleaved rounds.
+    pub rounds: usize,
+    /// Our release binary.
+    pub ours: PathBuf,
+    /// The reference's folder (read-only; copied before `npm ci`).
+    pub reference: PathBuf,
+    /// Seconds of each read run.
+    pub read_seconds: u64,
+    /// Seconds of each sustained run.
+    pub sustained_seconds: u64,
+    /// The rush.
+    pub rush: RushConfig,
+    /// The sustained load.
+    pub sustained: SustainedConfig,
+    /// Connections of the read load.
+    pub read_connections: usize,
+    /// SSE subscribers to hold (0 to skip).
+    pub sse_subscribers: usize,
+    /// PostgreSQL server URL for the 3-instance figures (a database is created there).
+    pub postgres: Option<String>,
+}
+
+/// One server process.
+struct Server {
+    child: Child,
+    address: SocketAddr,
+    _dir: Option<PathBuf>,
+}
+
+/// Reads a `Vm…` field of `/proc/PID/status`, in KiB.
+pub fn rss_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?.port())
+}
+
+fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "gym-bench-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn have_taskset() -> bool {
+    Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command pinned to `core` when `taskset` exists.
+fn pinned(core: usize, program: &Path) -> Command {
+    if have_taskset() {
+        let mut command = Command::new("taskset");
+        command.arg("-c").arg(core.to_string()).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Pins this whole process (every thread) to `core`.
+pub fn pin_self(core: usize) {
+    if have_taskset() {
+        let _ = Command::new("taskset")
+            .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+impl Server {
+    fn start(
+        kind: Kind,
+        settings: &Settings,
+        reference_dir: &Path,
+        database_url: Option<&str>,
+        core: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let (mut command, dir) = match kind {
+            Kind::OursSqlite => {
+                let dir = scratch_dir("ours")?;
+                let mut command = match core {
+                    Some(core) => pinned(core, &settings.ours),
+                    None => Command::new(&settings.ours),
+                };
+                let url = database_url
+                    .map_or_else(|| format!("sqlite://{}", dir.join("gym.sqlite").display()), str::to_owned);
+                command.arg("serve").env("DATABASE_URL", url).env("GYM_SEED", "demo").env("RUST_LOG", "warn");
+                (command, Some(dir))
+            }
+            Kind::Reference => {
+                let node = which("node").context("node is needed for the reference")?;
+                let mut command = pinned(core.unwrap_or(0), &node);
+                command.arg("src/server.js").current_dir(reference_dir).env("AUTH", "1");
+                (command, None)
+            }
+            Kind::Ceiling => {
+                let me = std::env::current_exe()?;
+                let mut command = pinned(core.unwrap_or(0), &me);
+                command.arg("ceiling").arg("--port").arg(port.to_string());
+                (command, None)
+            }
+        };
+        command
+            .env("PORT", port.to_string())
+            .env("BIND_ADDR", "127.0.0.1")
+            .env("GYM_JWT_SECRET", SECRET)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().with_context(|| format!("starting {kind:?}"))?;
+        Ok(Self { child, address: SocketAddr::from(([127, 0, 0, 1], port)), _dir: dir })
+    }
+
+    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(mut connection) = crate::http::Connection::open(self.address).await
+                && let Ok(answer) = connection.send("GET", "/health", None, None).await
+                && answer.status == 200
+            {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("the server exited at start: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the server was not healthy within 30 s")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self._dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
+
+/// Copies the read-only reference and installs its pinned dependencies.
+fn prepare_reference(source: &Path) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join("gym-bench-reference");
+    if !dir.join("node_modules").is_dir() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src"))?;
+        for file in ["package.json", "package-lock.json", "src/server.js", "src/repository.js"] {
+            std::fs::copy(source.join(file), dir.join(file)).with_context(|| format!("copying {file}"))?;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .context("running npm ci for the reference")?;
+        if !status.success() {
+            bail!("npm ci failed for the reference");
+        }
+    }
+    Ok(dir)
+}
+
+/// Everything one server measured in one round.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RoundResult {
+    /// Capacity reads.
+    pub read: Option<ReadResult>,
+    /// Sustained bookings.
+    pub sustained: Option<SustainedResult>,
+    /// The rush.
+    pub rush: Option<RushResult>,
+    /// Peak RSS of the server over start-up and the rush, KiB.
+    pub rush_peak_rss_kib: Option<u64>,
+}
+
+/// The PostgreSQL figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct PostgresResult {
+    /// Instances.
+    pub instances: usize,
+    /// Sum over instances of `201`s per second.
+    pub bookings_per_second: f64,
+    /// Latency at the first instance.
+    pub latency: crate::stats::Percentiles,
+}
+
+/// A whole comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// When it ran (UTC).
+    pub ran_at: String,
+    /// Whether server and load were pinned to separate cores.
+    pub pinned: bool,
+    /// The settings.
+    pub settings: Settings,
+    /// Per round, per server.
+    pub rounds: Vec<BTreeMap<Kind, RoundResult>>,
+    /// SSE on our server.
+    pub sse: Option<SseResult>,
+    /// PostgreSQL, 3 instances.
+    pub postgres: Option<PostgresResult>,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+async fn measure(kind: Kind, settings: &Settings, reference_dir: &Path) -> anyhow::Result<RoundResult> {
+    let mut result = RoundResult::default();
+    // A fresh server per scenario: no scenario inherits another's data or memory.
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    server.wait_healthy().await?;
+    let target = Target::new(server.address, SECRET);
+    result.read = Some(scenarios::read(&target, settings.read_connections, settings.read_seconds).await?);
+    server.stop();
+    if kind == Kind::Ceiling {
+        return Ok(result);
+    }
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    server.wait_healthy().await?;
+    let target = Target::new(server.address, SECRET);
+    let sustained = SustainedConfig { seconds: settings.sustained_seconds, ..settings.sustained };
+    result.sustained =
+        Some(scenarios::sustained(&target, sustained).await.with_context(|| format!("{kind:?} sustained"))?);
+    server.stop();
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    server.wait_healthy().await?;
+    let target = Target::new(server.address, SECRET);
+    result.rush =
+        Some(scenarios::rush(&target, settings.rush).await.with_context(|| format!("{kind:?} rush"))?);
+    result.rush_peak_rss_kib = rss_kib(server.pid(), "VmHWM");
+    server.stop();
+    Ok(result)
+}
+
+async fn measure_sse(settings: &Settings, reference_dir: &Path) -> anyhow::Result<SseResult> {
+    let mut server = Server::start(Kind::OursSqlite, settings, reference_dir, None, Some(0))?;
+    server.wait_healthy().await?;
+    let target = Target::new(server.address, SECRET);
+    let result = scenarios::sse(&target, settings.sse_subscribers, Some(server.pid())).await;
+    server.stop();
+    result
+}
+
+async fn measure_postgres(
+    settings: &Settings,
+    admin_url: &str,
+    reference_dir: &Path,
+) -> anyhow::Result<PostgresResult> {
+    let name = format!("gym_bench_{}", rand::random::<u32>());
+    let psql =
+        |sql: String| Command::new("psql").arg(admin_url).arg("-qc").arg(sql).stdout(Stdio::null()).status();
+    if !psql(format!("CREATE DATABASE {name}"))?.success() {
+        bail!("could not create a database at {admin_url}");
+    }
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+    let url = format!("{base}/{name}");
+    let outcome = async {
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            let mut server = Server::start(Kind::OursSqlite, settings, reference_dir, Some(&url), None)?;
+            server.wait_healthy().await?;
+            servers.push(server);
+        }
+        let config = SustainedConfig {
+            seconds: settings.sustained_seconds,
+            connections: 32,
+            slots: 100,
+            ..settings.sustained
+        };
+        let runs = servers.iter().map(|server| {
+            let target = Target::new(server.address, SECRET);
+            async move { scenarios::sustained(&target, config).await }
+        });
+        let results = futures_join(runs).await;
+        for server in servers {
+            server.stop();
+        }
+        let results = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let latency = results.first().map(|result| result.latency).unwrap_or_default();
+        anyhow::Ok(PostgresResult {
+            instances: 3,
+            bookings_per_second: results.iter().map(|r| r.bookings_per_second).sum(),
+            latency,
+        })
+    }
+    .await;
+    let _ = psql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    outcome
+}
+
+async fn futures_join<F: std::future::Future<Output = T>, T>(futures: impl Iterator<Item = F>) -> Vec<T> {
+    let handles: Vec<_> = futures.collect();
+    let mut results = Vec::with_capacity(handles.len());
+    // Poll them together: a tiny join_all without another dependency.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut pending = false;
+        for (future, slot) in pinned.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *slot = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.extend(done.into_iter().flatten());
+    results
+}
+
+/// Runs the whole comparison.
+pub async fn compare(settings: Settings) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    if !settings.ours.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p api-stub -p gym-bench`",
+            settings.ours.display()
+        );
+    }
+    let reference_dir = prepare_reference(&settings.reference)?;
+    let mut rounds = Vec::new();
+    for round in 0..settings.rounds {
+        let mut results = BTreeMap::new();
+        // Alternate who goes first, so neither always gets the cooler machine.
+        let order = if round.is_multiple_of(2) {
+            [Kind::OursSqlite, Kind::Reference, Kind::Ceiling]
+        } else {
+            [Kind::Reference, Kind::Ceiling, Kind::OursSqlite]
+        };
+        for kind in order {
+            eprintln!("round {}/{}: {}", round + 1, settings.rounds, kind.label());
+            results
+                .insert(kind, measure(kind, &settings, &reference_dir).await.with_context(|| kind.label())?);
+        }
+        rounds.push(results);
+    }
+    let sse = if settings.sse_subscribers > 0 {
+        eprintln!("sse: {} subscribers", settings.sse_subscribers);
+        Some(measure_sse(&settings, &reference_dir).await?)
+    } else {
+        None
+    };
+    let postgres = match &settings.postgres {
+        Some(url) => {
+            eprintln!("postgres: 3 instances");
+            match measure_postgres(&settings, url, &reference_dir).await {
+                Ok(result) => Some(result),
+                Err(error) => {
+                    eprintln!("postgres figures skipped: {error:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Report {
+        ran_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        pinned: have_taskset(),
+        settings,
+        rounds,
+        sse,
+        postgres,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
