@@ -49,7 +49,7 @@ pub fn ScheduleView(
                         key: "{choice.id}",
                         role: "tab",
                         class: if gym.as_ref().is_some_and(|gym| gym.id == choice.id) { "chip chip-active" } else { "chip" },
-                        "aria-selected": gym.as_ref().is_some_and(|gym| gym.id == choice.id),
+                        "aria-selected": if gym.as_ref().is_some_and(|gym| gym.id == choice.id) { "true" } else { "false" },
                         onclick: move |_| on_pick_gym.call(choice.id.clone()),
                         "{choice.name}"
                     }
@@ -64,7 +64,7 @@ pub fn ScheduleView(
                         key: "{tab.date}",
                         role: "tab",
                         class: if index == selected_day { "day-tab day-tab-active" } else { "day-tab" },
-                        "aria-selected": index == selected_day,
+                        "aria-selected": if index == selected_day { "true" } else { "false" },
                         onclick: move |_| on_pick_day.call(index),
                         "{tab.label}"
                     }

@@ -1,0 +1,107 @@
+//! Shared set-up of the real-UI tests: the backend, tools, artefacts.
+
+use std::path::{Path, PathBuf};
+
+use api_stub::auth::JwtKeys;
+use api_stub::config::{Config, Secret, SeedMode};
+use chrono::{Duration, Utc};
+use gym_core::wire::{Claims, Role, Slot};
+
+/// The secret the test backend signs with.
+pub const SECRET: &str = "ui-test-secret";
+
+/// Whether the real-UI tests are switched off (`GYM_SKIP_UI_TESTS=1`).
+pub fn skip_ui_tests() -> bool {
+    std::env::var("GYM_SKIP_UI_TESTS").is_ok_and(|value| value == "1")
+}
+
+/// The path of a required tool, or a failure saying how to install it.
+pub fn require(tool: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path).map(|dir| dir.join(tool)).find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| panic!("{tool} is needed for this test: {install} (or set GYM_SKIP_UI_TESTS=1)"))
+}
+
+/// Where screenshots go (git-ignored).
+pub fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A real backend on a temporary SQLite file, on a random port.
+pub struct Backend {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Backend {
+    /// Starts the server in this process.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = Config {
+            database_url: format!("sqlite://{}", dir.path().join("gym.sqlite").display()),
+            jwt_secret: Some(Secret::new(SECRET)),
+            seed: SeedMode::Demo,
+            ..Config::default()
+        };
+        let state = api_stub::build_state(config).await.expect("the backend starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(api_stub::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        Self { base, _dir: dir, _stop: stop }
+    }
+
+    /// A token for a member or operator.
+    pub fn token(&self, member: &str, role: Role) -> String {
+        let claims = Claims {
+            sub: member.into(),
+            exp: (Utc::now() + Duration::hours(2)).timestamp(),
+            role,
+            name: None,
+        };
+        JwtKeys::new(SECRET.as_bytes()).sign(&claims)
+    }
+
+    /// Creates a slot in gym_downtown (Berlin) starting in a day and a bit;
+    /// returns it with the index of its day tab (0 = today, Berlin time).
+    pub async fn create_upcoming_slot(&self, title: &str, capacity: u32) -> (Slot, i64) {
+        let now = Utc::now();
+        let starts_at = now + Duration::hours(26);
+        let berlin: chrono_tz::Tz = "Europe/Berlin".parse().expect("a known zone");
+        let tab = (starts_at.with_timezone(&berlin).date_naive() - now.with_timezone(&berlin).date_naive())
+            .num_days();
+        let body = serde_json::json!({
+            "title": title,
+            "startsAt": starts_at.to_rfc3339(),
+            "endsAt": (starts_at + Duration::hours(1)).to_rfc3339(),
+            "capacity": capacity,
+        });
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/gyms/gym_downtown/slots", self.base))
+            .bearer_auth(self.token("mbr_staff", Role::Operator))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 201);
+        (response.json().await.expect("a slot"), tab)
+    }
+
+    /// Books a slot for another member, straight through the API.
+    pub async fn book_as(&self, member: &str, slot_id: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/slots/{slot_id}/bookings", self.base))
+            .bearer_auth(self.token(member, Role::Member))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 201);
+    }
+}
