@@ -35,9 +35,9 @@ enum Command {
         /// Interleaved rounds (medians are reported).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        /// Our release binary.
-        #[arg(long, default_value = "target/release/api-stub")]
-        ours: PathBuf,
+        /// Our release binary (default: release/api-stub in $CARGO_TARGET_DIR or ./target).
+        #[arg(long)]
+        ours: Option<PathBuf>,
         /// The reference's folder.
         #[arg(long, default_value = "../shared/peers/seed-fastify")]
         reference: PathBuf,
@@ -144,6 +144,10 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Compare { rounds, ours, reference, postgres, sse, quick, out } => {
+            let ours = ours.unwrap_or_else(|| {
+                PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+                    .join("release/api-stub")
+            });
             let settings = runner::Settings {
                 rounds,
                 ours,

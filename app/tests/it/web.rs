@@ -47,10 +47,8 @@ fn build_web_bundle() -> PathBuf {
     dist
 }
 
-const INDEX_HTML: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Pulse — gym capacity & booking</title></head>
-<body><div id="main"></div><script type="module">import init from './gym-app.js'; init();</script></body></html>"#;
+/// The page the web build is served with (also used by the README's web build).
+const INDEX_HTML: &str = include_str!("../../web/index.html");
 
 /// Serves a folder over HTTP on 127.0.0.1 (just enough for the bundle).
 async fn serve_folder(root: PathBuf) -> String {
