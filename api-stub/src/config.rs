@@ -42,6 +42,9 @@ impl fmt::Debug for Secret {
 pub enum SeedMode {
     /// Three demo gyms, a week of slots and demo members (idempotent).
     Demo,
+    /// The demo gyms and members with an empty timetable (benchmarks, trying
+    /// the operator flow).
+    Gyms,
     /// Nothing.
     None,
 }
@@ -104,8 +107,9 @@ impl Config {
         if let Some(seed) = lookup("GYM_SEED") {
             config.seed = match seed.trim() {
                 "demo" => SeedMode::Demo,
+                "gyms" => SeedMode::Gyms,
                 "none" => SeedMode::None,
-                other => bail!("GYM_SEED={other:?}: use demo or none"),
+                other => bail!("GYM_SEED={other:?}: use demo, gyms or none"),
             };
         }
         if let Some(limit) = lookup("GYM_BODY_LIMIT") {

@@ -101,8 +101,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         }
     };
     let store = Store::open(&config.database_url, config.pg_pool_size).await.context("opening the store")?;
-    if config.seed == SeedMode::Demo {
-        let report = seed::seed_demo(&store, chrono::Utc::now()).await.context("seeding demo data")?;
+    if config.seed != SeedMode::None {
+        let timetable = config.seed == SeedMode::Demo;
+        let report =
+            seed::seed_demo(&store, chrono::Utc::now(), timetable).await.context("seeding demo data")?;
         tracing::info!(
             gyms = report.gyms,
             slots = report.slots,

@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 ///   PORT             port (default 3000)
 ///   DATABASE_URL     sqlite://PATH (default sqlite://data/gym.sqlite) or postgres://…
 ///   GYM_JWT_SECRET   HS256 secret for tokens (default: random, dev mode)
-///   GYM_SEED         demo | none (default demo)
+///   GYM_SEED         demo | gyms (no timetable) | none (default demo)
 ///   GYM_TOKEN_TTL    lifetime of login tokens, e.g. 12h (default 12h)
 ///   GYM_BODY_LIMIT   largest request body in bytes (default 16384)
 ///   GYM_PG_POOL_SIZE PostgreSQL connections per instance (default 16)

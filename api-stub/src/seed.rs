@@ -163,8 +163,13 @@ pub struct SeedReport {
     pub bookings: usize,
 }
 
-/// Seeds the demo data for the week starting today, as of `now`.
-pub async fn seed_demo(store: &Store, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
+/// Seeds the demo gyms and logins and, `with_timetable`, the week starting
+/// today as of `now`.
+pub async fn seed_demo(
+    store: &Store,
+    now: DateTime<Utc>,
+    with_timetable: bool,
+) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
     for login in DEMO_LOGINS {
         if store.account_by_email(login.email).await?.is_some() {
@@ -191,6 +196,9 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>) -> anyhow::Result<Seed
             address: demo.address.into(),
         };
         report.gyms += usize::from(store.ensure_gym(gym, DEFAULT_BOOKING_WINDOW).await?);
+        if !with_timetable {
+            continue;
+        }
         let tz: Tz =
             demo.timezone.parse().map_err(|_| anyhow::anyhow!("bad demo time zone {}", demo.timezone))?;
         let today = local_date(now, tz);

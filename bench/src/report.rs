@@ -121,7 +121,8 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
     let _ = writeln!(
         out,
-        "| capacity read ({} connections, {} s) | req/s | {:.0} | {:.0} | {:.1}× | {:.0} (ours = {:.2}×) |",
+        "| capacity read ({} slots, {} connections, {} s) | req/s | {:.0} | {:.0} | {:.1}× | {:.0} (ours = {:.2}×) |",
+        crate::scenarios::READ_SLOTS,
         settings.read_connections,
         settings.read_seconds,
         ours.read_rps,
@@ -189,7 +190,7 @@ pub fn markdown(report: &Report) -> String {
         Some(pg) => {
             let _ = writeln!(
                 out,
-                "| PostgreSQL, {} instances, sustained bookings/s | {:.0} bookings/s (p50 / p99 / max {} ms at one instance); see the bottleneck below |",
+                "| PostgreSQL, {} instances, sustained bookings/s | {:.0} bookings/s (p50 / p99 / max {} ms at one instance); bottleneck: PostgreSQL commits, see bench/README.md |",
                 pg.instances,
                 pg.bookings_per_second,
                 ms([pg.latency.p50_ms, pg.latency.p99_ms, pg.latency.max_ms])

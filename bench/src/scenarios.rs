@@ -276,9 +276,14 @@ pub struct ReadResult {
     pub body_bytes: usize,
 }
 
+/// Slots every server gets before a read run, so all of them answer the
+/// same realistic capacity list (each starts with gyms and no slots).
+pub const READ_SLOTS: usize = 40;
+
 /// `read`: the capacity endpoint of one gym, as fast as it answers.
 pub async fn read(target: &Target, connections: usize, seconds: u64) -> anyhow::Result<ReadResult> {
     let gym = target.first_gym().await?;
+    target.create_slots(&gym, READ_SLOTS, 30).await?;
     let path = Arc::new(format!("/v1/gyms/{gym}/capacity"));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -330,6 +335,8 @@ pub struct SseResult {
 /// `sse`: opens many capacity streams and holds them all at once.
 pub async fn sse(target: &Target, subscribers: usize, server_pid: Option<u32>) -> anyhow::Result<SseResult> {
     let gym = target.first_gym().await?;
+    // A few slots, so every subscriber's snapshot has events to receive.
+    target.create_slots(&gym, 5, 30).await?;
     let request = format!(
         "GET /v1/gyms/{gym}/capacity/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
     );

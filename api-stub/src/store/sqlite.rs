@@ -89,8 +89,6 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     // than every 4 MB: a page changed by many batches is copied once, and the
     // writer spends its time on commits, not on checkpoints.
     conn.pragma_update(None, "wal_autocheckpoint", 16_384).context("setting the checkpoint interval")?;
-    // 8 MiB of page cache: the pages a batch touches stay in memory.
-    conn.pragma_update(None, "cache_size", -8_192).context("setting the page cache")?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).context("setting busy timeout")?;
     migrate(&mut conn)?;
     Ok(conn)

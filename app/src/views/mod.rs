@@ -9,4 +9,4 @@ mod slot_detail;
 pub use my_bookings::{MyBookingsScreen, MyBookingsView, UpcomingBooking};
 pub use schedule::{ScheduleScreen, ScheduleView};
 pub use sign_in::{SignInScreen, SignInView};
-pub use slot_detail::{ActionState, SlotDetailScreen, SlotDetailView};
+pub use slot_detail::{ActionState, SlotDetailScreen, SlotDetailView, attempt_key};

@@ -27,6 +27,21 @@ pub enum ActionState {
     },
 }
 
+/// The `Idempotency-Key` for a booking attempt: a retry of the attempt still
+/// unconfirmed (same slot screen, same kind of request) reuses its key, so
+/// the server answers it with the first result instead of taking a second
+/// place; anything else is a new intent and gets a fresh key.
+pub fn attempt_key(
+    pending: Option<(bool, String)>,
+    waitlist: bool,
+    fresh: impl FnOnce() -> String,
+) -> String {
+    match pending {
+        Some((pending_waitlist, key)) if pending_waitlist == waitlist => key,
+        _ => fresh(),
+    }
+}
+
 /// The slot screen's content.
 #[component]
 pub fn SlotDetailView(
@@ -187,10 +202,7 @@ pub fn SlotDetailScreen(slot_id: SlotId) -> Element {
     let book_api = api.clone();
     let book_slot = slot_id.clone();
     let on_book = move |waitlist: bool| {
-        let key = match pending_key.peek().clone() {
-            Some((pending_waitlist, key)) if pending_waitlist == waitlist => key,
-            _ => platform::new_idempotency_key(),
-        };
+        let key = attempt_key(pending_key.peek().clone(), waitlist, platform::new_idempotency_key);
         pending_key.set(Some((waitlist, key.clone())));
         action.set(ActionState::Working(if waitlist {
             "Joining the waitlist…".into()
@@ -261,5 +273,26 @@ pub fn SlotDetailScreen(slot_id: SlotId) -> Element {
                 mine.restart();
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_reuses_the_key_of_the_unconfirmed_attempt() {
+        let first = attempt_key(None, false, || "k1".into());
+        assert_eq!(first, "k1");
+        let retry = attempt_key(Some((false, first.clone())), false, || "k2".into());
+        assert_eq!(retry, "k1", "the same booking, retried, keeps its key");
+        let waitlist_instead = attempt_key(Some((false, first)), true, || "k3".into());
+        assert_eq!(waitlist_instead, "k3", "joining the waitlist is another request");
+    }
+
+    #[test]
+    fn fresh_keys_differ() {
+        assert_ne!(crate::platform::new_idempotency_key(), crate::platform::new_idempotency_key());
+        assert_eq!(crate::platform::new_idempotency_key().len(), 32);
     }
 }
