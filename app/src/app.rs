@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use dioxus::prelude::*;
 use futures::StreamExt;
 use gym_core::SlotId;
-use gym_core::wire::{CapacityEntry, Gym};
+use gym_core::wire::{CapacityEntry, Gym, Slot};
 
 use crate::api::{ApiHandle, HttpApi};
 use crate::components::{Toast, ToastKind, ToastMessage};
@@ -50,6 +50,8 @@ pub struct AppState {
     pub screen: Signal<Screen>,
     /// The chosen gym.
     pub gym: Signal<Option<Gym>>,
+    /// The chosen day of the schedule (0 = today), kept while a slot is open.
+    pub day: Signal<usize>,
     /// Live figures from the capacity stream.
     pub live: Signal<HashMap<SlotId, CapacityEntry>>,
     /// The live connection's state.
@@ -66,6 +68,7 @@ impl AppState {
             notice: Signal::new(None),
             screen: Signal::new(Screen::Schedule),
             gym: Signal::new(None),
+            day: Signal::new(0),
             live: Signal::new(HashMap::new()),
             live_status: Signal::new(LiveStatus::Connecting),
             toast: Signal::new(None),
@@ -75,6 +78,14 @@ impl AppState {
     /// Shows a toast.
     pub fn toast(&mut self, text: String, kind: ToastKind) {
         self.toast.set(Some(ToastMessage { text, kind }));
+    }
+
+    /// Takes a slot's figures from an answer of our own as the newest known,
+    /// so the rings are right even while the live stream is down (the next
+    /// stream event, if any, supersedes them).
+    pub fn remember_figures(&mut self, slot: &Slot) {
+        let entry = CapacityEntry::new(slot.id.clone(), slot.capacity, slot.booked);
+        self.live.write().insert(slot.id.clone(), entry);
     }
 
     /// The token stopped working: back to sign-in, saying why.

@@ -4,6 +4,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use dioxus::prelude::*;
+use futures::StreamExt;
+use futures::channel::mpsc;
 use gym_core::{Fullness, available, fraction};
 
 use crate::platform;
@@ -25,26 +27,32 @@ pub fn CapacityRing(
 ) -> Element {
     let target = fraction(capacity, booked);
     let tween = use_hook(|| Rc::new(Cell::new(Tween::settled(target))));
+    // Wakes the animation loop when the target moves; a ring at rest costs nothing.
+    let (wake, wakeups) = use_hook(|| {
+        let (sender, receiver) = mpsc::unbounded::<()>();
+        (sender, Rc::new(Cell::new(Some(receiver))))
+    });
     let mut frame = use_signal(|| 0_u64);
     let now = platform::now_ms();
     if tween.get().to != target {
         let duration = if platform::reduce_motion() { 0.0 } else { ring::ANIMATION_MS };
         tween.set(tween.get().retarget(target, now, duration));
+        let _ = wake.unbounded_send(());
     }
     // The one animation loop: while the ring moves it asks for a frame every
-    // 16 ms, plus one last frame so it always comes to rest on the target.
+    // 16 ms, then one last frame so it always comes to rest on the target.
     let ticker = tween.clone();
     use_future(move || {
         let ticker = ticker.clone();
+        let wakeups = wakeups.take();
         async move {
-            let mut was_running = false;
-            loop {
-                let running = ticker.get().is_running(platform::now_ms());
-                platform::sleep_ms(if running { 16 } else { 120 }).await;
-                if running || was_running {
+            let Some(mut wakeups) = wakeups else { return };
+            while wakeups.next().await.is_some() {
+                while ticker.get().is_running(platform::now_ms()) {
+                    platform::sleep_ms(16).await;
                     frame += 1;
                 }
-                was_running = running;
+                frame += 1;
             }
         }
     });

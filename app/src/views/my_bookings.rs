@@ -139,7 +139,10 @@ pub fn MyBookingsScreen() -> Element {
                 let token = app.session.peek().as_ref().map(|session| session.token.clone()).unwrap_or_default();
                 spawn(async move {
                     match api.0.cancel(token, booking_id).await {
-                        Ok(_) => app.toast("Cancelled — your place is free for someone else.".into(), ToastKind::Info),
+                        Ok(result) => {
+                            app.remember_figures(&result.slot);
+                            app.toast("Cancelled — your place is free for someone else.".into(), ToastKind::Info);
+                        }
                         Err(ApiError::Unauthorized) => app.expire(),
                         Err(error) => app.toast(error.human(), ToastKind::Error),
                     }

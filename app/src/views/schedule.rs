@@ -113,7 +113,7 @@ fn loadable<T: Clone>(state: Option<&Result<T, crate::api::ApiError>>) -> Loadab
 pub fn ScheduleScreen() -> Element {
     let api = use_api();
     let mut app = use_app();
-    let mut day = use_signal(|| 0_usize);
+    let mut day = app.day;
     let gyms_api = api.clone();
     let mut gyms = use_resource(move || {
         let api = gyms_api.clone();

@@ -222,6 +222,7 @@ pub fn SlotDetailScreen(slot_id: SlotId) -> Element {
                         _ => format!("Booked — see you at {}", format::clock(updated.starts_at, tz)),
                     };
                     app.toast(text, ToastKind::Success);
+                    app.remember_figures(&updated);
                     latest.set(Some(updated));
                     mine.restart();
                 }
@@ -250,6 +251,7 @@ pub fn SlotDetailScreen(slot_id: SlotId) -> Element {
             match api.0.cancel(token, booking_id).await {
                 Ok(result) => {
                     app.toast("Cancelled — your place is free for someone else.".into(), ToastKind::Info);
+                    app.remember_figures(&result.slot);
                     latest.set(Some(result.slot));
                 }
                 Err(ApiError::Unauthorized) => app.expire(),

@@ -2,8 +2,9 @@
 //! against a real backend; a screenshot must show the schedule.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use chrono::{Duration, Timelike, Utc};
 use gym_core::MemberId;
 use gym_core::wire::{Member, Role};
 
@@ -26,9 +27,17 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
     let xvfb = require("Xvfb", "apt-get install xvfb");
     let xdotool = require("xdotool", "apt-get install xdotool");
     let import = require("import", "apt-get install imagemagick");
-    let identify = require("identify", "apt-get install imagemagick");
+    let convert = require("convert", "apt-get install imagemagick");
     let backend = Backend::start().await;
-    // Signed in already, as a returning member would be.
+    // A slot of our own, three places out of four taken, today in a gym
+    // where "today" has hours left, so its ring is drawn in colour whatever
+    // the time of day the test runs at.
+    let gym = gym_with_most_day_left();
+    let slot = backend.create_slot(gym, "Smoke Spin", 4, Utc::now() + Duration::minutes(30)).await;
+    for member in ["mbr_smoke_1", "mbr_smoke_2", "mbr_smoke_3"] {
+        backend.book_as(member, slot.id.as_str()).await;
+    }
+    // Signed in already, as a returning member would be, with that gym chosen.
     let data = tempfile::tempdir().expect("a data dir");
     let session = gym_app::session::Session {
         token: backend.token("mbr_alex", Role::Member),
@@ -41,6 +50,7 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
     };
     std::fs::write(data.path().join("session.json"), serde_json::to_string(&session).expect("json"))
         .expect("session written");
+    std::fs::write(data.path().join("gym"), gym).expect("gym written");
 
     let display = format!(":{}", 70 + std::process::id() % 20);
     let _xvfb = Killed(
@@ -50,7 +60,7 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
             .spawn()
             .expect("Xvfb starts"),
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let _app = Killed(
         Command::new(env!("CARGO_BIN_EXE_gym-app"))
             .env("DISPLAY", &display)
@@ -63,7 +73,7 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
     );
 
     // The window appears with its title…
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + std::time::Duration::from_secs(40);
     loop {
         let found = Command::new(&xdotool)
             .args(["search", "--name", "Pulse"])
@@ -74,13 +84,15 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
             break;
         }
         assert!(Instant::now() < deadline, "no window titled Pulse within 40 s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    // …and shows the schedule: the gym chips and slot cards paint many colours.
+    // …and paints the schedule: the slot cards' rings are the only large
+    // green, amber or red areas (loading skeletons are grey, the brand is
+    // violet), so enough of those pixels means the rings are on screen.
     let shot = artifacts().join("desktop-schedule.png");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let status = Command::new(&import)
             .args(["-window", "root"])
             .arg(&shot)
@@ -88,16 +100,56 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
             .status()
             .expect("import runs");
         assert!(status.success(), "the screenshot failed");
-        let colours =
-            Command::new(&identify).args(["-format", "%k"]).arg(&shot).output().expect("identify runs");
-        let colours: u32 = String::from_utf8_lossy(&colours.stdout).trim().parse().unwrap_or(0);
-        if colours > 400 {
+        let ppm = Command::new(&convert).arg(&shot).arg("ppm:-").output().expect("convert runs");
+        let ring_pixels = ring_coloured_pixels(&ppm.stdout);
+        if ring_pixels > 400 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the window stayed (nearly) blank: {colours} colours in {}",
+            "the window never showed the schedule's rings ({ring_pixels} ring-coloured pixels) in {}",
             shot.display()
         );
     }
+}
+
+/// The demo gym whose local day has the most hours left (so a slot starting
+/// soon is still today there).
+fn gym_with_most_day_left() -> &'static str {
+    let now = Utc::now();
+    [("gym_downtown", "Europe/Berlin"), ("gym_harbour", "America/New_York"), ("gym_summit", "Asia/Tokyo")]
+        .into_iter()
+        .min_by_key(|(_, zone)| {
+            let zone: chrono_tz::Tz = zone.parse().expect("a known zone");
+            now.with_timezone(&zone).num_seconds_from_midnight()
+        })
+        .map_or("gym_downtown", |(gym, _)| gym)
+}
+
+/// Counts the clearly green, amber or red pixels of a binary PPM (P6) image.
+fn ring_coloured_pixels(ppm: &[u8]) -> usize {
+    // Header: "P6", width, height, maximum value, each followed by whitespace.
+    let mut fields = Vec::new();
+    let mut position = 0;
+    while fields.len() < 4 && position < ppm.len() {
+        while position < ppm.len() && ppm[position].is_ascii_whitespace() {
+            position += 1;
+        }
+        let start = position;
+        while position < ppm.len() && !ppm[position].is_ascii_whitespace() {
+            position += 1;
+        }
+        fields.push(String::from_utf8_lossy(&ppm[start..position]).into_owned());
+    }
+    if fields.first().map(String::as_str) != Some("P6") || fields.get(3).map(String::as_str) != Some("255") {
+        return 0;
+    }
+    let pixels = ppm.get(position + 1..).unwrap_or_default();
+    pixels
+        .chunks_exact(3)
+        .filter(|rgb| {
+            let (red, green, blue) = (i32::from(rgb[0]), i32::from(rgb[1]), i32::from(rgb[2]));
+            red.max(green) - blue > 70 && red.max(green) > 120
+        })
+        .count()
 }

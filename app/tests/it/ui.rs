@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use api_stub::auth::JwtKeys;
 use api_stub::config::{Config, Secret, SeedMode};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use gym_core::wire::{Claims, Role, Slot};
 
 /// The secret the test backend signs with.
@@ -77,6 +77,11 @@ impl Backend {
         let berlin: chrono_tz::Tz = "Europe/Berlin".parse().expect("a known zone");
         let tab = (starts_at.with_timezone(&berlin).date_naive() - now.with_timezone(&berlin).date_naive())
             .num_days();
+        (self.create_slot("gym_downtown", title, capacity, starts_at).await, tab)
+    }
+
+    /// Creates a one-hour slot as an operator.
+    pub async fn create_slot(&self, gym: &str, title: &str, capacity: u32, starts_at: DateTime<Utc>) -> Slot {
         let body = serde_json::json!({
             "title": title,
             "startsAt": starts_at.to_rfc3339(),
@@ -84,14 +89,14 @@ impl Backend {
             "capacity": capacity,
         });
         let response = reqwest::Client::new()
-            .post(format!("{}/v1/gyms/gym_downtown/slots", self.base))
+            .post(format!("{}/v1/gyms/{gym}/slots", self.base))
             .bearer_auth(self.token("mbr_staff", Role::Operator))
             .json(&body)
             .send()
             .await
             .expect("sent");
         assert_eq!(response.status().as_u16(), 201);
-        (response.json().await.expect("a slot"), tab)
+        response.json().await.expect("a slot")
     }
 
     /// Books a slot for another member, straight through the API.

@@ -1,12 +1,12 @@
 //! End to end in a real browser: the web build of the app in headless
 //! Chromium (driven over WebDriver), against a real backend.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use gym_core::wire::Role;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -91,6 +91,10 @@ async fn serve_folder(root: PathBuf) -> String {
 }
 
 /// A chromedriver process and one headless Chromium session.
+///
+/// chromedriver runs in a process group of its own, which the browser it
+/// starts inherits: dropping this ends the session and then the whole group,
+/// so no Chromium outlives the test, even when it fails half-way.
 struct Browser {
     driver: Child,
     http: reqwest::Client,
@@ -98,6 +102,9 @@ struct Browser {
     base: String,
     _profile: tempfile::TempDir,
 }
+
+/// How long any one wait in the browser may take.
+const WAIT: Duration = Duration::from_secs(30);
 
 impl Browser {
     async fn start() -> Self {
@@ -118,17 +125,19 @@ impl Browser {
             .port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder().timeout(WAIT).build().expect("an HTTP client");
         let profile = tempfile::tempdir().expect("a profile dir");
         let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=430,900",
+                     "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-crash-reporter",
+                     "--disable-breakpad", "--window-size=430,900", "--force-device-scale-factor=1",
                      format!("--user-data-dir={}", profile.path().display())]
         }}}});
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -145,70 +154,120 @@ impl Browser {
         Self { driver, http, session, base, _profile: profile }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    /// One WebDriver command; a WebDriver error comes back as `Err` with its words.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let request = self.http.request(method.clone(), url);
         let request = if method == reqwest::Method::GET { request } else { request.json(&body) };
-        let response = request.send().await.expect("webdriver answers");
-        response.json::<Value>().await.expect("webdriver json")["value"].clone()
+        let response = request.send().await.map_err(|error| format!("webdriver unreachable: {error}"))?;
+        let value = response
+            .json::<Value>()
+            .await
+            .map_err(|error| format!("webdriver answer unreadable: {error}"))?["value"]
+            .clone();
+        match value.get("error").and_then(Value::as_str) {
+            Some(error) => Err(format!("{error}: {}", value["message"].as_str().unwrap_or_default())),
+            None => Ok(value),
+        }
     }
 
     async fn open(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await.expect("the page opens");
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.call(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] })).await
+        self.call(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] }))
+            .await
+            .unwrap_or_else(|error| panic!("the script {script:?} failed: {error}"))
     }
 
     async fn element(&self, css: &str) -> Option<String> {
         let found = self
             .call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css }))
-            .await;
+            .await
+            .ok()?;
         found.as_object().and_then(|object| object.values().next()).and_then(Value::as_str).map(str::to_owned)
     }
 
-    /// Waits for an element, then clicks it.
+    /// Clicks an element as soon as it can be clicked. Dioxus may replace
+    /// the node between finding and clicking it, and a toast may cover it
+    /// for a moment: both are retried until the deadline, never ignored.
     async fn click(&self, css: &str) {
-        let element = self.wait_element(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), json!({})).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let outcome = match self.element(css).await {
+                Some(element) => {
+                    self.call(reqwest::Method::POST, &format!("/element/{element}/click"), json!({})).await
+                }
+                None => Err("no such element".to_owned()),
+            };
+            match outcome {
+                Ok(_) => return,
+                Err(error) => assert!(
+                    Instant::now() < deadline,
+                    "could not click {css} within {WAIT:?} ({error}); the page says: {}",
+                    self.text().await
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_element(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), json!({ "text": text })).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), json!({ "text": text }))
+            .await
+            .unwrap_or_else(|error| panic!("could not type into {css}: {error}"));
     }
 
     async fn wait_element(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + WAIT;
         loop {
             if let Some(element) = self.element(css).await {
                 return element;
             }
-            assert!(Instant::now() < deadline, "no element {css} within 30 s; page: {}", self.text().await);
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} within {WAIT:?}; page: {}",
+                self.text().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     async fn text(&self) -> String {
-        self.script("return document.body.innerText").await.as_str().unwrap_or_default().to_owned()
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({ "script": "return document.body.innerText", "args": [] }),
+        )
+        .await
+        .ok()
+        .and_then(|text| text.as_str().map(str::to_owned))
+        .unwrap_or_default()
     }
 
-    /// Waits until the page's HTML contains `expected`.
-    async fn wait_for(&self, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Waits until the HTML of the first element matching `css` contains `expected`.
+    async fn wait_for_in(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("const e = document.querySelector({css:?}); return e ? e.outerHTML : ''");
         loop {
-            let html = self.script("return document.body.innerHTML").await;
+            let html = self.script(&script).await;
             if html.as_str().is_some_and(|html| html.contains(expected)) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "the page never showed {expected:?}; it says: {}",
+                "{css} never showed {expected:?}; the page says: {}",
                 self.text().await
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the page's HTML contains `expected`.
+    async fn wait_for(&self, expected: &str) {
+        self.wait_for_in("body", expected).await;
     }
 
     /// Waits until the big ring is drawn at rest showing `booked` of `capacity`.
@@ -217,7 +276,7 @@ impl Browser {
         let expected = format!("{:.2}", geometry.dash_offset);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let drawn = self.script("return document.querySelector('.ring-large .ring-fill').getAttribute('stroke-dashoffset')").await;
+            let drawn = self.script("const e = document.querySelector('.ring-large .ring-fill'); return e ? e.getAttribute('stroke-dashoffset') : null").await;
             if drawn.as_str() == Some(expected.as_str()) {
                 return;
             }
@@ -257,16 +316,24 @@ impl Browser {
 
     async fn screenshot(&self, name: &str) {
         let shot = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
-        if let Some(png) =
-            shot.as_str().and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
-        {
+        if let Some(png) = shot.ok().and_then(|data| {
+            data.as_str().and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
+        }) {
             let _ = std::fs::write(artifacts().join(format!("web-{name}.png")), png);
         }
+    }
+
+    /// Ends the browser session properly (Chromium closes itself).
+    async fn quit(&self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Whatever is left of the group (the browser, if the test failed
+        // before `quit`) goes with chromedriver.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.id())]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -285,33 +352,44 @@ async fn a_member_signs_in_books_sees_live_changes_and_cancels_in_a_real_browser
 
     browser.open(&format!("{site}/index.html?api={}", backend.base)).await;
     browser.sign_in("alex@demo.gym", "demo1234").await;
-    browser.wait_for("Live").await;
+    browser.wait_element(".live-on").await;
     browser.screenshot("2-schedule").await;
 
     // The slot's day, then the slot.
     browser.click(&format!(".day-tabs button:nth-child({})", tab + 1)).await;
     browser.click("button[aria-label^='E2E Spin']").await;
-    browser.wait_for("0 of 10 places booked").await;
+    browser.wait_for_in(".slot-detail", "0 of 10 places booked").await;
+    browser.wait_element("#book").await;
     browser.screenshot("3-slot").await;
 
     browser.click("#book").await;
-    browser.wait_for("Booked — see you at").await;
-    browser.wait_for("1 of 10 places booked").await;
-    browser.wait_for("You're booked").await;
+    browser.wait_for_in(".toast", "Booked — see you at").await;
+    browser.wait_for_in(".slot-detail", "You're booked").await;
+    browser.wait_for_in(".slot-detail", "1 of 10 places booked").await;
     browser.wait_ring_settled(1, 10).await;
     browser.screenshot("4-booked").await;
 
     // Another member books through the API: the ring follows live, over SSE.
     backend.book_as("mbr_sam", slot.id.as_str()).await;
-    browser.wait_for("2 of 10 places booked").await;
+    browser.wait_for_in(".slot-detail", "2 of 10 places booked").await;
     browser.wait_ring_settled(2, 10).await;
     browser.screenshot("5-live-update").await;
 
-    browser.click("#cancel-booking").await;
-    browser.wait_for("1 of 10 places booked").await;
-    browser.wait_for("Book a place").await;
-    browser.wait_ring_settled(1, 10).await;
-    browser.screenshot("6-cancelled").await;
+    // The booking is listed under My bookings, and opens the slot again.
+    browser.click("#nav-bookings").await;
+    browser.wait_for_in(".booking-list", "E2E Spin").await;
+    browser.screenshot("6-my-bookings").await;
+    browser.click(".booking-open").await;
 
-    let _ = backend.token("mbr_alex", Role::Member);
+    browser.click("#cancel-booking").await;
+    browser.wait_for_in(".toast", "Cancelled").await;
+    browser.wait_for_in(".slot-detail", "Book a place").await;
+    browser.wait_for_in(".slot-detail", "1 of 10 places booked").await;
+    browser.wait_ring_settled(1, 10).await;
+    browser.screenshot("7-cancelled").await;
+
+    // Back on the schedule the slot's card shows the same live figures.
+    browser.click(".back").await;
+    browser.wait_for_in("button[aria-label^='E2E Spin']", "9 left").await;
+    browser.quit().await;
 }
