@@ -52,12 +52,12 @@ use crate::store::{Account, BookCommand, Booked, CapacityView, StoreAdapter, Sto
 
 /// How long opening a database connection may take before PostgreSQL counts
 /// as unreachable (`503`).
-pub const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_millis(750);
+pub const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_millis(1_000);
 /// How long a request may queue for a connection while the database is
 /// healthy but busy (a rush) before `503`.
-const QUEUE_TIMEOUT: StdDuration = StdDuration::from_secs(15);
+const QUEUE_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 /// Longest any statement may run (lock waits included) before it is cancelled.
-const STATEMENT_TIMEOUT_MS: u32 = 5_000;
+const STATEMENT_TIMEOUT_MS: u32 = 10_000;
 /// The `NOTIFY` channel capacity changes travel on.
 const NOTIFY_CHANNEL: &str = "gym_capacity";
 
@@ -191,11 +191,16 @@ fn gym_from(row: &PgRow) -> Result<GymRecord, sqlx::Error> {
     })
 }
 
-/// A slot row locked for the rest of the transaction, with its gym's window.
-async fn lock_slot(conn: &mut PgConnection, slot_id: &str) -> Result<Option<(Slot, Duration)>, StoreError> {
+/// A slot row with its gym's window; with `lock`, locked for the rest of the transaction.
+async fn read_slot(
+    conn: &mut PgConnection,
+    slot_id: &str,
+    lock: bool,
+) -> Result<Option<(Slot, Duration)>, StoreError> {
+    let lock = if lock { " FOR UPDATE OF s" } else { "" };
     let row = sqlx::query(&format!(
         "SELECT {SLOT_COLUMNS}, g.booking_window_secs FROM slots s JOIN gyms g ON g.id = s.gym_id \
-         WHERE s.id = $1 FOR UPDATE OF s"
+         WHERE s.id = $1{lock}"
     ))
     .bind(slot_id)
     .fetch_optional(&mut *conn)
@@ -294,8 +299,11 @@ impl PgStore {
     /// Connects, runs the migrations and starts listening for other instances' changes.
     pub async fn open(database_url: &str, pool_size: u32, events: EventHub) -> anyhow::Result<Self> {
         let options: PgConnectOptions = database_url.parse().context("reading DATABASE_URL")?;
+        // The whole pool is opened now and kept open: a connection opened in
+        // the middle of a rush is slow, and would look like an outage.
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
+            .min_connections(pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -307,6 +315,10 @@ impl PgStore {
             .await
             .context("connecting to PostgreSQL")?;
         MIGRATOR.run(&pool).await.context("migrating the PostgreSQL schema")?;
+        let warm = futures::future::join_all((0..pool_size.max(1)).map(|_| pool.acquire())).await;
+        for connection in warm {
+            connection.context("opening the connection pool")?;
+        }
         let mut listener = PgListener::connect_with(&pool).await.context("connecting the change listener")?;
         listener.listen(NOTIFY_CHANNEL).await.context("listening for changes")?;
         let task = tokio::spawn(forward_changes(listener, pool.clone(), events.clone()));
@@ -497,14 +509,29 @@ impl StoreAdapter for PgStore {
             Some(row) => (BookingStatus::Confirmed, slot_from(&row)?),
             None => {
                 // Not taken: find out why, in the ledger's order of rules.
-                let (slot, window) = lock_slot(&mut tx, slot_id)
+                // Refusals read without locking, so a rush's thousands of
+                // "full" answers do not queue on the slot's row lock.
+                let (slot, window) = read_slot(&mut tx, slot_id, false)
                     .await?
                     .ok_or_else(|| DomainError::SlotNotFound(slot_id.to_owned()))?;
                 check_bookable(command.now, slot.starts_at, window)?;
                 if let Some(existing) = active_booking(&mut tx, slot_id, member_id).await? {
                     return Err(DomainError::AlreadyBooked(Box::new(existing)).into());
                 }
-                // We hold the row lock now: a seat may have freed up meanwhile.
+                if slot.booked >= slot.capacity && !command.waitlist {
+                    return Err(DomainError::SlotFull {
+                        title: slot.title,
+                        starts_at: slot.starts_at,
+                        booked: slot.booked,
+                        capacity: slot.capacity,
+                    }
+                    .into());
+                }
+                // About to write (a seat freed up meanwhile, or the waitlist):
+                // lock the row and decide again on what is committed.
+                let (slot, _) = read_slot(&mut tx, slot_id, true)
+                    .await?
+                    .ok_or_else(|| DomainError::SlotNotFound(slot_id.to_owned()))?;
                 let (column, status) = if slot.booked < slot.capacity {
                     ("booked", BookingStatus::Confirmed)
                 } else if command.waitlist {
@@ -585,7 +612,7 @@ impl StoreAdapter for PgStore {
         let slot_id =
             booking_by_id(&mut tx, booking_id.as_str(), false).await?.ok_or_else(not_found)?.slot_id;
         // Lock order everywhere: the slot row, then its bookings.
-        let (slot, _) = lock_slot(&mut tx, slot_id.as_str()).await?.ok_or_else(not_found)?;
+        let (slot, _) = read_slot(&mut tx, slot_id.as_str(), true).await?.ok_or_else(not_found)?;
         let booking = booking_by_id(&mut tx, booking_id.as_str(), true).await?.ok_or_else(not_found)?;
         if &booking.member_id != actor && !actor_is_operator {
             return Err(DomainError::Forbidden("this booking belongs to another member".into()).into());
@@ -652,7 +679,7 @@ impl StoreAdapter for PgStore {
     async fn update_slot(&self, slot_id: &SlotId, update: &UpdateSlot) -> Result<Slot, StoreError> {
         let mut conn = self.connection().await?;
         let mut tx = conn.begin().await?;
-        let (slot, _) = lock_slot(&mut tx, slot_id.as_str())
+        let (slot, _) = read_slot(&mut tx, slot_id.as_str(), true)
             .await?
             .ok_or_else(|| DomainError::SlotNotFound(slot_id.to_string()))?;
         let title = update.title.as_deref().map(validate::title).transpose()?.unwrap_or(slot.title);

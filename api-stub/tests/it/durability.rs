@@ -10,20 +10,10 @@ use gym_core::wire::{BookingResult, Slot};
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
-use crate::helpers::{ChildServer, SECRET, StoreKind, client, fresh_database, slot_body};
+use crate::helpers::{ChildServer, StoreKind, client, fresh_database, sign_token as token, slot_body};
 use crate::store_tests;
 
 store_tests!(a_kill_during_a_rush_loses_no_acknowledged_booking);
-
-fn token(member: &str, role: gym_core::wire::Role) -> String {
-    let claims = gym_core::wire::Claims {
-        sub: member.into(),
-        exp: (Utc::now() + Duration::hours(1)).timestamp(),
-        role,
-        name: None,
-    };
-    api_stub::auth::JwtKeys::new(SECRET.as_bytes()).sign(&claims)
-}
 
 async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
     crate::helpers::raise_fd_limit();

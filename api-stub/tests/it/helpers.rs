@@ -142,6 +142,10 @@ pub async fn spawn_app_on(
     database: Option<PgDatabase>,
 ) -> TestApp {
     raise_fd_limit();
+    // `TEST_LOG=warn cargo test …` shows the servers' logs.
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let database_url = database_url.to_owned();
     let config = Config { database_url, jwt_secret: Some(Secret::new(SECRET)), seed, ..Config::default() };
     let state = api_stub::build_state(config).await.expect("the server state builds");
@@ -360,6 +364,14 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         self.kill_hard();
     }
+}
+
+/// A token signed with the test secret, valid for an hour (for servers
+/// started as child processes, which have no `TestApp`).
+pub fn sign_token(member: &str, role: Role) -> String {
+    let claims =
+        Claims { sub: member.into(), exp: (Utc::now() + Duration::hours(1)).timestamp(), role, name: None };
+    JwtKeys::new(SECRET.as_bytes()).sign(&claims)
 }
 
 /// A create-slot body.

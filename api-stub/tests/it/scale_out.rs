@@ -15,20 +15,10 @@ use tokio::sync::watch;
 
 use crate::durability::stored_statuses;
 use crate::helpers::{
-    ChildServer, PgDatabase, SECRET, StoreKind, client, error_of, pg_admin_url, skip_postgres, slot_body,
-    spawn_app_on,
+    ChildServer, PgDatabase, StoreKind, client, error_of, pg_admin_url, sign_token as token, skip_postgres,
+    slot_body, spawn_app_on,
 };
 use crate::sse::SseReader;
-
-fn token(member: &str, role: Role) -> String {
-    let claims = gym_core::wire::Claims {
-        sub: member.into(),
-        exp: (Utc::now() + Duration::hours(1)).timestamp(),
-        role,
-        name: None,
-    };
-    api_stub::auth::JwtKeys::new(SECRET.as_bytes()).sign(&claims)
-}
 
 async fn three_instances(database: &PgDatabase) -> Vec<ChildServer> {
     // Started together on a fresh database: migrations and seeding race, on purpose.
