@@ -1,6 +1,7 @@
 //! Desktop smoke test: the real desktop build in a real window under Xvfb,
 //! against a real backend; a screenshot must show the schedule.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -8,12 +9,22 @@ use chrono::{Duration, Timelike, Utc};
 use gym_core::MemberId;
 use gym_core::wire::{Member, Role};
 
-use crate::ui::{Backend, artifacts, require, skip_ui_tests};
+use crate::ui::{Backend, artifacts, one_at_a_time, require, skip_ui_tests};
 
-struct Killed(Child);
+/// A child process ended on drop: asked politely first (Xvfb then removes
+/// its lock file, so the display number is free again), killed if it lingers.
+struct Stopped(Child);
 
-impl Drop for Killed {
+impl Drop for Stopped {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + std::time::Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -24,6 +35,7 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
     if skip_ui_tests() {
         return;
     }
+    let _turn = one_at_a_time().await;
     let xvfb = require("Xvfb", "apt-get install xvfb");
     let xdotool = require("xdotool", "apt-get install xdotool");
     let import = require("import", "apt-get install imagemagick");
@@ -52,25 +64,32 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
         .expect("session written");
     std::fs::write(data.path().join("gym"), gym).expect("gym written");
 
-    let display = format!(":{}", 70 + std::process::id() % 20);
-    let _xvfb = Killed(
-        Command::new(xvfb)
-            .args([display.as_str(), "-screen", "0", "1024x900x24", "-nolisten", "tcp"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts"),
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let _app = Killed(
+    // Xvfb picks a free display itself and prints its number once it is ready.
+    let mut xvfb = Command::new(xvfb)
+        .args(["-displayfd", "1", "-screen", "0", "1024x900x24", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb starts");
+    let mut number = String::new();
+    if let Some(stdout) = xvfb.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut number);
+    }
+    let _xvfb = Stopped(xvfb);
+    assert!(!number.trim().is_empty(), "Xvfb did not start a display");
+    let display = format!(":{}", number.trim());
+    let app_log = data.path().join("app.log");
+    let _app = Stopped(
         Command::new(env!("CARGO_BIN_EXE_gym-app"))
             .env("DISPLAY", &display)
             .env("GYM_API_URL", &backend.base)
             .env("GYM_APP_DATA_DIR", data.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&app_log).expect("a log file"))
             .spawn()
             .expect("the app starts"),
     );
+    let app_said = || std::fs::read_to_string(&app_log).unwrap_or_default();
 
     // The window appears with its title…
     let deadline = Instant::now() + std::time::Duration::from_secs(40);
@@ -83,7 +102,11 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
         if found.status.success() && !found.stdout.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "no window titled Pulse within 40 s");
+        assert!(
+            Instant::now() < deadline,
+            "no window titled Pulse within 40 s; the app said:\n{}",
+            app_said()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     // …and paints the schedule: the slot cards' rings are the only large
@@ -107,8 +130,9 @@ async fn the_desktop_app_opens_a_window_showing_the_schedule() {
         }
         assert!(
             Instant::now() < deadline,
-            "the window never showed the schedule's rings ({ring_pixels} ring-coloured pixels) in {}",
-            shot.display()
+            "the window never showed the schedule's rings ({ring_pixels} ring-coloured pixels) in {}; the app said:\n{}",
+            shot.display(),
+            app_said()
         );
     }
 }

@@ -4,7 +4,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use chrono::{Duration, Utc};
-use dioxus::dioxus_core::NoOpMutations;
+use std::any::Any;
+
+use dioxus::dioxus_core::{ElementId, Mutation, Mutations, NoOpMutations};
+use dioxus::html::{
+    PlatformEventData, SerializedHtmlEventConverter, SerializedMouseData, set_event_converter,
+};
 use dioxus::prelude::*;
 use futures::{FutureExt, StreamExt};
 use gym_app::api::{ApiError, ApiFuture, GymApi};
@@ -37,6 +42,51 @@ pub async fn settle(dom: &mut VirtualDom, expected: &str) -> String {
         dom.render_immediate(&mut NoOpMutations);
     }
     panic!("never rendered {expected:?}; last HTML:\n{}", dioxus_ssr::render(dom));
+}
+
+/// A screen a test can click through: the DOM plus every mutation so far,
+/// from which the elements listening for clicks are known.
+pub struct Clickable {
+    dom: VirtualDom,
+    edits: Mutations,
+}
+
+impl Clickable {
+    /// Builds the tree once.
+    pub fn new(mut dom: VirtualDom) -> Self {
+        let mut edits = Mutations::default();
+        dom.rebuild(&mut edits);
+        Self { dom, edits }
+    }
+
+    /// Lets tasks and resources run until the HTML contains `expected`;
+    /// returns the HTML and the newest element listening for clicks (the
+    /// button that appeared last).
+    pub async fn settle(&mut self, expected: &str) -> (String, ElementId) {
+        for _ in 0..100 {
+            let html = readable(dioxus_ssr::render(&self.dom));
+            let newest_button = self.edits.edits.iter().rev().find_map(|edit| match edit {
+                Mutation::NewEventListener { name, id } if name == "click" => Some(*id),
+                _ => None,
+            });
+            if html.contains(expected)
+                && let Some(button) = newest_button
+            {
+                return (html, button);
+            }
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(50), self.dom.wait_for_work()).await;
+            self.dom.render_immediate(&mut self.edits);
+        }
+        panic!("never rendered {expected:?} with a button; last HTML:\n{}", dioxus_ssr::render(&self.dom));
+    }
+
+    /// Clicks an element the way a renderer delivers the event.
+    pub fn click(&self, element: ElementId) {
+        set_event_converter(Box::new(SerializedHtmlEventConverter));
+        let data = PlatformEventData::new(Box::new(SerializedMouseData::default()));
+        self.dom.runtime().handle_event("click", Event::new(Rc::new(data) as Rc<dyn Any>, true), element);
+    }
 }
 
 pub fn gym() -> Gym {

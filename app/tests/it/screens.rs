@@ -1,5 +1,6 @@
 //! Screens with their hooks, over a fake API injected as context.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use dioxus::prelude::*;
@@ -7,9 +8,9 @@ use gym_app::api::{ApiError, ApiHandle};
 use gym_app::app::AppState;
 use gym_app::views::{MyBookingsScreen, ScheduleScreen, SlotDetailScreen};
 use gym_core::SlotId;
-use gym_core::wire::BookingStatus;
+use gym_core::wire::{BookingResult, BookingStatus};
 
-use crate::fixtures::{FakeApi, booking, gym, session, settle, slot};
+use crate::fixtures::{Clickable, FakeApi, booking, gym, session, settle, slot};
 
 #[component]
 fn ScheduleHarness() -> Element {
@@ -86,4 +87,39 @@ async fn my_bookings_lists_upcoming_places_with_their_slots() {
     let mut dom = dom(BookingsHarness, api);
     let html = settle(&mut dom, "Waitlist #4").await;
     assert!(html.contains("Spin"), "{html}");
+}
+
+#[tokio::test]
+async fn a_booking_retried_after_a_network_failure_reuses_its_idempotency_key() {
+    let booked = BookingResult {
+        booking: booking("slot_a", BookingStatus::Confirmed, None),
+        slot: slot("slot_a", "Spin", 13, 30, 5),
+    };
+    let api = FakeApi {
+        slot: Some(Ok(slot("slot_a", "Spin", 12, 30, 5))),
+        bookings: Some(Ok(vec![])),
+        book_answers: Rc::new(RefCell::new(vec![
+            Err(ApiError::Network("connection reset".into())),
+            Ok(booked),
+        ])),
+        ..FakeApi::default()
+    };
+    let keys = api.book_keys.clone();
+    let mut screen = Clickable::new(dom(SlotHarness, api));
+
+    // The first try is lost on the way: the member is told so, and offered a safe retry.
+    let (_, book) = screen.settle("Book a place").await;
+    screen.click(book);
+    let (html, retry) = screen.settle("Try again safely").await;
+    assert!(html.contains("never be booked twice"), "{html}");
+    screen.click(retry);
+    // The retry succeeds; a booking made afterwards is a new intent.
+    let (_, book_again) = screen.settle("Book a place").await;
+    screen.click(book_again);
+    screen.settle("Booking your place…").await;
+
+    let keys = keys.borrow();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys[0], keys[1], "the retry must reuse the first attempt's key");
+    assert_ne!(keys[1], keys[2], "a new booking after a confirmed one gets a fresh key");
 }

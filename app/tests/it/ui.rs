@@ -15,6 +15,14 @@ pub fn skip_ui_tests() -> bool {
     std::env::var("GYM_SKIP_UI_TESTS").is_ok_and(|value| value == "1")
 }
 
+/// Runs the heavy real-UI tests one at a time: on a small machine the web
+/// build, a browser and a desktop webview at once starve each other into
+/// timeouts, and the waits inside the tests are meant for one app at a time.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static UI_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    UI_TESTS.lock().await
+}
+
 /// The path of a required tool, or a failure saying how to install it.
 pub fn require(tool: &str, install: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|path| {

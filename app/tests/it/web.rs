@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ui::{Backend, artifacts, require, skip_ui_tests};
+use crate::ui::{Backend, artifacts, one_at_a_time, require, skip_ui_tests};
 
 /// Builds the web version: wasm32 + wasm-bindgen + an index page.
 fn build_web_bundle() -> PathBuf {
@@ -344,6 +344,7 @@ async fn a_member_signs_in_books_sees_live_changes_and_cancels_in_a_real_browser
     if skip_ui_tests() {
         return;
     }
+    let _turn = one_at_a_time().await;
     let dist = build_web_bundle();
     let backend = Backend::start().await;
     let (slot, tab) = backend.create_upcoming_slot("E2E Spin", 10).await;
