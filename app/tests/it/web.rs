@@ -18,9 +18,10 @@ fn build_web_bundle() -> PathBuf {
         require("wasm-bindgen", "cargo install wasm-bindgen-cli --version <the wasm-bindgen of Cargo.lock>");
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-wasm");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
+    let build = Command::new(env!("CARGO"))
         .args([
             "build",
+            "--locked",
             "-p",
             "gym-app",
             "--target",
@@ -31,8 +32,10 @@ fn build_web_bundle() -> PathBuf {
         ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(&workspace)
-        .status()
+        .spawn()
         .expect("cargo runs");
+    // A cold web build takes a few minutes on two cores; a stuck one must not hang CI.
+    let status = finish_within(build, Duration::from_secs(20 * 60), "the web build");
     assert!(status.success(), "the web build failed (rustup target add wasm32-unknown-unknown?)");
     let dist = target_dir.join("dist");
     let _ = std::fs::remove_dir_all(&dist);
@@ -45,6 +48,22 @@ fn build_web_bundle() -> PathBuf {
     assert!(status.success(), "wasm-bindgen failed");
     std::fs::write(dist.join("index.html"), INDEX_HTML).expect("index.html written");
     dist
+}
+
+/// Waits for a child process, killing it after `limit`.
+fn finish_within(mut child: Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {limit:?}");
+            }
+        }
+    }
 }
 
 /// The page the web build is served with (also used by the README's web build).
