@@ -127,6 +127,7 @@ pub fn Root() -> Element {
         }
         state
     });
+    use_future(platform::learn_reduce_motion);
     rsx! {
         style { {STYLESHEET} }
         div { class: "app",

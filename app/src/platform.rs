@@ -15,6 +15,23 @@ pub fn now_ms() -> f64 {
     START.get_or_init(web_time::Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
+/// The system's "reduce motion" setting as the desktop or mobile webview
+/// reported it (see [`learn_reduce_motion`]).
+static SYSTEM_REDUCE_MOTION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks the webview that renders a desktop or mobile build for the system's
+/// "reduce motion" setting (iOS and Android pass it to their webviews). The
+/// web build asks the browser directly in [`reduce_motion`].
+pub async fn learn_reduce_motion() {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let script = "return window.matchMedia('(prefers-reduced-motion: reduce)').matches;";
+        if let Ok(true) = dioxus::document::eval(script).join::<bool>().await {
+            SYSTEM_REDUCE_MOTION.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Whether the person asked the system for less motion.
 pub fn reduce_motion() -> bool {
     #[cfg(target_arch = "wasm32")]
@@ -25,7 +42,8 @@ pub fn reduce_motion() -> bool {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        std::env::var("GYM_REDUCE_MOTION").is_ok_and(|value| value == "1")
+        SYSTEM_REDUCE_MOTION.load(std::sync::atomic::Ordering::Relaxed)
+            || std::env::var("GYM_REDUCE_MOTION").is_ok_and(|value| value == "1")
     }
 }
 
