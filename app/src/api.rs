@@ -229,33 +229,60 @@ impl GymApi for HttpApi {
 }
 
 /// Splits a `text/event-stream` into `capacity` events.
+///
+/// Follows the format's rules that matter here: bytes are buffered until a
+/// frame is complete (a chunk may end inside a UTF-8 character), lines may
+/// end in LF, CRLF or CR, one space after the colon is optional, comment
+/// lines (keep-alives) and other events are skipped.
 #[derive(Default)]
 pub struct SseParser {
-    buffer: String,
+    buffer: Vec<u8>,
 }
 
 impl SseParser {
     /// Takes the next chunk of bytes; returns the complete `capacity` events in it.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<CapacityEntry> {
-        self.buffer.push_str(&String::from_utf8_lossy(chunk));
+        self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let frame: String = self.buffer.drain(..end + 2).collect();
-            let mut is_capacity = false;
+        while let Some((end, separator)) = frame_end(&self.buffer) {
+            let frame: Vec<u8> = self.buffer.drain(..end + separator).collect();
+            let frame = String::from_utf8_lossy(&frame[..end]);
+            let mut event = "message";
             let mut data = String::new();
-            for line in frame.lines() {
-                if line == "event: capacity" {
-                    is_capacity = true;
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push_str(value.trim_start());
+            for line in frame.split(['\n', '\r']).filter(|line| !line.is_empty()) {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => event = value,
+                    "data" => {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(value);
+                    }
+                    _ => {}
                 }
             }
-            if is_capacity && let Ok(entry) = serde_json::from_str(&data) {
+            if event == "capacity"
+                && let Ok(entry) = serde_json::from_str(&data)
+            {
                 events.push(entry);
             }
         }
         events
     }
+}
+
+/// Where the first complete frame ends (a blank line) and how long the
+/// separator is: `\n\n`, `\r\n\r\n` or `\r\r`.
+fn frame_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    (0..buffer.len()).find_map(|index| {
+        let rest = &buffer[index..];
+        [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
+            .into_iter()
+            .find(|separator| rest.starts_with(separator))
+            .map(|separator| (index, separator.len()))
+    })
 }
 
 #[cfg(test)]
@@ -270,6 +297,19 @@ mod tests {
             .feed(b"city\ndata: {\"slotId\":\"slot_1\",\"capacity\":30,\"booked\":12,\"available\":18}\n\n");
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].slot_id.as_str(), events[0].booked), ("slot_1", 12));
+    }
+
+    #[test]
+    fn the_parser_accepts_crlf_lines_no_space_after_the_colon_and_split_characters() {
+        let mut parser = SseParser::default();
+        let frame = "event:capacity\r\ndata:{\"slotId\":\"slot_ü\",\"capacity\":5,\"booked\":5,\"available\":0}\r\n\r\n";
+        let bytes = frame.as_bytes();
+        let split = frame.find('ü').expect("in the frame") + 1; // inside the two bytes of ü
+        assert!(parser.feed(&bytes[..split]).is_empty());
+        let events = parser.feed(&bytes[split..]);
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].slot_id.as_str(), events[0].available), ("slot_ü", 0));
+        assert!(parser.feed(b"event: other\ndata: {}\n\n: keep-alive\n\n").is_empty());
     }
 
     #[test]
