@@ -205,9 +205,12 @@ fn Shell() -> Element {
                 span { class: "brand-mark small", "aria-hidden": "true", "◔" }
                 span { "Pulse" }
             }
-            span { class: "live live-{status_class(status)}", role: "status", title: "Live capacity",
-                span { class: "live-dot", "aria-hidden": "true" }
-                "{status_label(status)}"
+            // Live figures come per gym: before one is chosen there is nothing to follow.
+            if app.gym.read().is_some() {
+                span { class: "live live-{status_class(status)}", role: "status", title: "Live capacity",
+                    span { class: "live-dot", "aria-hidden": "true" }
+                    "{status_label(status)}"
+                }
             }
             div { class: "top-member",
                 span { class: "member-name", "Hi, {name}" }

@@ -42,28 +42,38 @@ pub fn artifacts() -> PathBuf {
 pub struct Backend {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    address: std::net::SocketAddr,
+    database_url: String,
     _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Backend {
-    /// Starts the server in this process.
+    /// Starts the server in this process (the same `build_state` and
+    /// `serve` the binary runs).
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let config = Config {
-            database_url: format!("sqlite://{}", dir.path().join("gym.sqlite").display()),
-            jwt_secret: Some(Secret::new(SECRET)),
-            seed: SeedMode::Demo,
-            ..Config::default()
-        };
-        let state = api_stub::build_state(config).await.expect("the backend starts");
+        let database_url = format!("sqlite://{}", dir.path().join("gym.sqlite").display());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api_stub::serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
-        Self { base, _dir: dir, _stop: stop }
+        let address = listener.local_addr().expect("an address");
+        let running = Some(launch(listener, &database_url).await);
+        Self { base: format!("http://{address}"), address, database_url, _dir: dir, running }
+    }
+
+    /// Stops the server as a deploy or a crash looks to the app: live
+    /// streams end and the port stops answering.
+    pub async fn stop(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Starts the server again on the same port and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.address).await.expect("the same port again");
+        self.running = Some(launch(listener, &self.database_url).await);
     }
 
     /// A token for a member or operator.
@@ -117,4 +127,26 @@ impl Backend {
             .expect("sent");
         assert_eq!(response.status().as_u16(), 201);
     }
+}
+
+/// Runs the backend on `listener` until told to stop.
+async fn launch(
+    listener: tokio::net::TcpListener,
+    database_url: &str,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let config = Config {
+        database_url: database_url.to_owned(),
+        jwt_secret: Some(Secret::new(SECRET)),
+        seed: SeedMode::Demo,
+        ..Config::default()
+    };
+    let state = api_stub::build_state(config).await.expect("the backend starts");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = api_stub::serve(listener, state, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    (stop, task)
 }

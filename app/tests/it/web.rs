@@ -365,7 +365,7 @@ async fn a_member_signs_in_books_sees_live_changes_and_cancels_in_a_real_browser
     }
     let _turn = one_at_a_time().await;
     let dist = build_web_bundle();
-    let backend = Backend::start().await;
+    let mut backend = Backend::start().await;
     let (slot, tab) = backend.create_upcoming_slot("E2E Spin", 10).await;
     let site = serve_folder(dist).await;
     let browser = Browser::start().await;
@@ -411,5 +411,23 @@ async fn a_member_signs_in_books_sees_live_changes_and_cancels_in_a_real_browser
     // Back on the schedule the slot's card shows the same live figures.
     browser.click(".back").await;
     browser.wait_for_in("button[aria-label^='E2E Spin']", "9 left").await;
+
+    // The backend goes away (a deploy, a crash): the badge says so, and when
+    // it is back the app reconnects by itself and follows changes again.
+    backend.stop().await;
+    browser.wait_element(".live-off").await;
+    browser.wait_for_in(".live", "Reconnecting").await;
+    browser.screenshot("8-reconnecting").await;
+    backend.restart().await;
+    browser.wait_element(".live-on").await;
+    backend.book_as("mbr_kim", slot.id.as_str()).await;
+    browser.wait_for_in("button[aria-label^='E2E Spin']", "8 left").await;
+
+    // With no backend to reach at all, the signed-in member is told so in
+    // plain words and offered a retry.
+    browser.open(&format!("{site}/index.html?api=http://127.0.0.1:9")).await;
+    browser.wait_for_in("[role=alert]", "reach the gym").await;
+    browser.wait_for_in("[role=alert]", "Try again").await;
+    browser.screenshot("9-offline").await;
     browser.quit().await;
 }
