@@ -1,6 +1,7 @@
 //! The app's tests: components and screens rendered without a window, and
 //! the real app in a real browser and a real window against a real backend.
 
+mod bundle;
 mod desktop;
 mod fixtures;
 mod screens;
