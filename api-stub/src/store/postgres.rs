@@ -88,6 +88,10 @@ pub struct PgStore {
     /// database and everyone else gets `503` at once.
     permits: Semaphore,
     down: AtomicBool,
+    /// How to open a connection outside the pool (the reachability probe).
+    options: PgConnectOptions,
+    /// The last probe's time and answer.
+    probe: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
     events: EventHub,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -299,12 +303,14 @@ impl PgStore {
     /// Connects, runs the migrations and starts listening for other instances' changes.
     pub async fn open(database_url: &str, pool_size: u32, events: EventHub) -> anyhow::Result<Self> {
         let options: PgConnectOptions = database_url.parse().context("reading DATABASE_URL")?;
+        let probe_options = options.clone();
         // The whole pool is opened now and kept open: a connection opened in
         // the middle of a rush is slow, and would look like an outage.
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .min_connections(pool_size.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // The gate decides when to give up (see `connection`); the pool waits.
+            .acquire_timeout(QUEUE_TIMEOUT)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute(format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}").as_str()).await?;
@@ -324,7 +330,15 @@ impl PgStore {
         let task = tokio::spawn(forward_changes(listener, pool.clone(), events.clone()));
         tracing::info!(pool_size, "opened the postgres store");
         let permits = Semaphore::new(usize::try_from(pool_size.max(1)).unwrap_or(1));
-        Ok(Self { pool, permits, down: AtomicBool::new(false), events, listener: Mutex::new(Some(task)) })
+        Ok(Self {
+            pool,
+            permits,
+            down: AtomicBool::new(false),
+            options: probe_options,
+            probe: tokio::sync::Mutex::new(None),
+            events,
+            listener: Mutex::new(Some(task)),
+        })
     }
 
     /// A connection, through the admission gate.
@@ -339,19 +353,54 @@ impl PgStore {
                 .map_err(|_| StoreError::Unavailable("the database is overloaded; please retry".into()))?
                 .map_err(|_| StoreError::Unavailable("the store is closed".into()))?
         };
-        match self.pool.acquire().await {
+        let acquire = self.pool.acquire();
+        tokio::pin!(acquire);
+        let acquired = match tokio::time::timeout(ACQUIRE_TIMEOUT, &mut acquire).await {
+            Ok(acquired) => acquired,
+            // Slow. Busy (a rush: a connection is on its way back to the pool)
+            // and down (nothing answers) look the same from here, so ask
+            // PostgreSQL directly: keep waiting if it answers, give up if not.
+            Err(_) if self.reachable().await => match tokio::time::timeout(QUEUE_TIMEOUT, acquire).await {
+                Ok(acquired) => acquired,
+                Err(_) => {
+                    return Err(StoreError::Unavailable("the database is overloaded; please retry".into()));
+                }
+            },
+            Err(_) => {
+                self.down.store(true, Ordering::Relaxed);
+                return Err(StoreError::Unavailable("the database is unreachable".into()));
+            }
+        };
+        match acquired {
             Ok(conn) => {
                 self.down.store(false, Ordering::Relaxed);
                 Ok(Conn { conn, _permit: permit })
             }
             Err(error) => {
                 let error = StoreError::from(error);
-                if matches!(error, StoreError::Unavailable(_)) {
+                if matches!(error, StoreError::Unavailable(_)) && !self.reachable().await {
                     self.down.store(true, Ordering::Relaxed);
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Whether PostgreSQL accepts a new connection within [`ACQUIRE_TIMEOUT`].
+    /// One probe at a time; its answer is reused for half a second.
+    async fn reachable(&self) -> bool {
+        let mut last = self.probe.lock().await;
+        if let Some((at, answer)) = *last
+            && at.elapsed() < StdDuration::from_millis(500)
+        {
+            return answer;
+        }
+        let answer = matches!(
+            tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&self.options)).await,
+            Ok(Ok(_))
+        );
+        *last = Some((std::time::Instant::now(), answer));
+        answer
     }
 }
 
