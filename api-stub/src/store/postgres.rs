@@ -53,6 +53,11 @@ use crate::store::{Account, BookCommand, Booked, CapacityView, StoreAdapter, Sto
 /// How long opening a database connection may take before PostgreSQL counts
 /// as unreachable (`503`).
 pub const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_millis(1_000);
+/// How long a fresh connection may take before a slow PostgreSQL counts as
+/// down. Generous on purpose: an outage refuses or drops connections at once,
+/// while a healthy server starved of CPU (a rush on a small machine) can take
+/// seconds, and calling it down would turn a slow rush into a wave of `503`s.
+const PROBE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 /// How long a request may queue for a connection while the database is
 /// healthy but busy (a rush) before `503`.
 const QUEUE_TIMEOUT: StdDuration = StdDuration::from_secs(30);
@@ -386,7 +391,7 @@ impl PgStore {
         }
     }
 
-    /// Whether PostgreSQL accepts a new connection within [`ACQUIRE_TIMEOUT`].
+    /// Whether PostgreSQL accepts a new connection within [`PROBE_TIMEOUT`].
     /// One probe at a time; its answer is reused for half a second.
     async fn reachable(&self) -> bool {
         let mut last = self.probe.lock().await;
@@ -396,7 +401,7 @@ impl PgStore {
             return answer;
         }
         let answer = matches!(
-            tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&self.options)).await,
+            tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&self.options)).await,
             Ok(Ok(_))
         );
         *last = Some((std::time::Instant::now(), answer));
