@@ -185,8 +185,7 @@ pub async fn method_not_allowed() -> ApiError {
 
 /// Gives any error response that is not already JSON (from a layer or a
 /// framework default) our error shape, so clients only ever parse one shape.
-pub async fn normalize_errors(request: Request, next: axum::middleware::Next) -> Response {
-    let response = next.run(request).await;
+pub fn normalize_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -11,6 +11,7 @@ pub mod events;
 pub mod openapi;
 pub mod routes;
 pub mod seed;
+pub mod server;
 pub mod state;
 pub mod store;
 
@@ -48,9 +49,38 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// The whole HTTP application: routes, fallbacks and middleware.
+/// The routes and their fallbacks, with the request body limit.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
+    routes::api()
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The whole HTTP application: the router inside the middleware every request
+/// goes through (request id, tracing, CORS, one error shape).
+///
+/// The middleware wraps the finished router once instead of being added with
+/// `Router::layer`, which would wrap every route and clone the whole stack
+/// into a fresh box on every request.
+pub fn app<B>(
+    state: AppState,
+) -> impl tower::Service<
+    Request<B>,
+    Response = axum::http::Response<
+        impl axum::body::HttpBody<Data = bytes::Bytes, Error = axum::Error> + Send + 'static,
+    >,
+    Error = std::convert::Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ 'static
+where
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let request_ids = RequestIds {
         prefix: store::new_id("").chars().take(8).collect::<String>().into(),
         counter: std::sync::Arc::new(AtomicU64::new(1)),
@@ -67,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         .expose_headers([header::ETAG, header::LOCATION, REQUEST_ID, routes::bookings::IDEMPOTENT_REPLAYED])
         .max_age(std::time::Duration::from_secs(3600));
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<_>| {
+        .make_span_with(|request: &Request<B>| {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         })
@@ -75,16 +105,13 @@ pub fn router(state: AppState) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::DEBUG))
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
 
-    routes::api()
-        .fallback(error::route_not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(error::normalize_errors))
-        .layer(cors)
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(trace)
+    tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, request_ids))
-        .with_state(state)
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors)
+        .map_response(error::normalize_errors)
+        .service(router(state))
 }
 
 /// Opens the store, seeds it as configured and builds the state.
@@ -125,15 +152,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let stopping = state.shutdown.clone();
     let store = state.store.clone();
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing live streams and draining requests");
-            stopping.send_replace(true);
-        })
-        .await
-        .context("serving HTTP")?;
+    server::run(listener, app(state), async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing live streams and draining requests");
+        stopping.send_replace(true);
+    })
+    .await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,23 +41,31 @@ pub struct BookQuery {
     pub waitlist: bool,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<Arc<str>>, ApiError> {
-    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else { return Ok(None) };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| {
-            !key.is_empty()
-                && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
-                && key.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::InvalidRequest(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-            ))
-        })?;
-    Ok(Some(Arc::from(key)))
+/// The request's `Idempotency-Key`, validated (1–255 visible ASCII characters).
+/// Reads this one header instead of cloning every header as `HeaderMap` would.
+pub struct IdempotencyKey(Option<Arc<str>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(&IDEMPOTENCY_KEY) else { return Ok(Self(None)) };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|key| {
+                !key.is_empty()
+                    && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+                    && key.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+                ))
+            })?;
+        Ok(Self(Some(Arc::from(key))))
+    }
 }
 
 /// Books a seat: `201` with the booking and the slot, once durable. With
@@ -74,13 +83,13 @@ pub async fn bookings_create(
     caller: Caller,
     Path(slot_id): Path<String>,
     ApiQuery(query): ApiQuery<BookQuery>,
-    headers: HeaderMap,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
     let command = BookCommand {
         slot_id: SlotId::new(slot_id),
         member_id: caller.member_id,
         waitlist: query.waitlist,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key,
         now: Utc::now().trunc_subsecs(3),
     };
     let booked = state.store.book(command).await?;

@@ -1,7 +1,8 @@
 //! Gyms: the list, a gym's schedule, its capacity, and creating slots.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -59,11 +60,11 @@ pub async fn slots_list(
 pub async fn capacity_show(
     State(state): State<AppState>,
     Path(gym_id): Path<String>,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let rendered = state.store.capacity_rendered(&GymId::new(gym_id), Utc::now()).await?;
     let etag = HeaderValue::from_str(&rendered.etag).map_err(|error| ApiError::Internal(error.into()))?;
-    if if_none_match(&headers, &rendered.etag) {
+    if if_none_match.is_some_and(|value| matches_etag(&value, &rendered.etag)) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     Ok((
@@ -77,11 +78,21 @@ pub async fn capacity_show(
         .into_response())
 }
 
-/// Whether `If-None-Match` names this (weak) tag or `*`.
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok()) else {
-        return false;
-    };
+/// The request's `If-None-Match`, read alone (the `HeaderMap` extractor would
+/// clone every header on the hottest route).
+pub struct IfNoneMatch(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
+/// Whether an `If-None-Match` value names this (weak) tag or `*`.
+fn matches_etag(value: &HeaderValue, etag: &str) -> bool {
+    let Ok(value) = value.to_str() else { return false };
     let bare = etag.trim_start_matches("W/");
     value
         .split(',')
@@ -114,15 +125,10 @@ mod tests {
 
     #[test]
     fn if_none_match_accepts_weak_strong_lists_and_star() {
-        let mut headers = HeaderMap::new();
         let etag = "W/\"7-3\"";
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"1-1\", W/\"7-3\""));
-        assert!(if_none_match(&headers, etag));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"7-3\""));
-        assert!(if_none_match(&headers, etag));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(if_none_match(&headers, etag));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("W/\"8-3\""));
-        assert!(!if_none_match(&headers, etag));
+        assert!(matches_etag(&HeaderValue::from_static("\"1-1\", W/\"7-3\""), etag));
+        assert!(matches_etag(&HeaderValue::from_static("\"7-3\""), etag));
+        assert!(matches_etag(&HeaderValue::from_static("*"), etag));
+        assert!(!matches_etag(&HeaderValue::from_static("W/\"8-3\""), etag));
     }
 }
