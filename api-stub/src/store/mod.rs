@@ -85,8 +85,9 @@ pub struct CapacityView {
 /// The capacity endpoint's answer, ready to send: an `ETag` and a JSON body.
 #[derive(Clone, Debug)]
 pub struct RenderedCapacity {
-    /// Weak entity tag: the gym's version and the number of slots.
-    pub etag: String,
+    /// Weak entity tag: the gym's version and the number of slots, as a
+    /// header value (cloning it per answer is a reference count, not a copy).
+    pub etag: axum::http::HeaderValue,
     /// The serialized `CapacitySnapshot`.
     pub body: bytes::Bytes,
 }
@@ -96,7 +97,9 @@ impl RenderedCapacity {
     /// cached rendering is only served while they are unchanged.
     pub fn render(gym_id: &GymId, view: CapacityView, now: DateTime<Utc>) -> Self {
         use chrono::SubsecRound;
-        let etag = format!("W/\"{:x}-{}\"", view.version, view.slots.len());
+        let etag =
+            axum::http::HeaderValue::from_str(&format!("W/\"{:x}-{}\"", view.version, view.slots.len()))
+                .expect("hex digits, a dash and quotes make a valid header value");
         let snapshot =
             CapacitySnapshot { gym_id: gym_id.clone(), as_of: now.trunc_subsecs(3), slots: view.slots };
         // Serializing our own plain struct cannot fail.

@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod contract;
 mod durability;
+mod edge;
 mod helpers;
 mod idempotency;
 mod openapi;
