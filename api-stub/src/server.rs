@@ -33,7 +33,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting,
 /// lets every connection finish the request it is on (keep-alive connections
-/// close after it) and returns once all have ended or [`DRAIN_LIMIT`] passed.
+/// close after it) and returns once all have ended or 30 s have passed.
 pub async fn run<S, B>(listener: TcpListener, app: S, shutdown: impl Future<Output = ()>)
 where
     S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
