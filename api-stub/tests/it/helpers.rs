@@ -352,6 +352,21 @@ impl ChildServer {
         panic!("the server did not become healthy in 10 s");
     }
 
+    /// Sends SIGTERM, as a process manager does, and waits up to `limit` for
+    /// the process to exit; its exit status, or `None` if it did not exit.
+    pub fn terminate(&mut self, limit: StdDuration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        assert!(sent.is_ok_and(|status| status.success()), "SIGTERM sent");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(StdDuration::from_millis(20));
+        }
+        None
+    }
+
     /// Kills the process with SIGKILL, like a crash.
     pub fn kill_hard(&mut self) {
         // SIGKILL: no graceful shutdown, no flush, exactly like a crash.
