@@ -233,6 +233,33 @@ pub fn markdown(report: &Report) -> String {
             .and_then(|r| r.read.as_ref())
             .map_or(0, |r| r.body_bytes),
     );
+    out.push_str(&per_round(report));
+    out
+}
+
+/// Every round's throughput, so the spread behind each median is visible
+/// (on a shared VM one round can be far off the others).
+fn per_round(report: &Report) -> String {
+    let mut out = String::from("\n## Every round\n\n");
+    out.push_str("| round | read req/s: ours / reference / ceiling | ours ÷ reference | ours ÷ ceiling ");
+    out.push_str("| sustained bookings/s: ours / reference | ours ÷ reference |\n");
+    out.push_str("|---:|---|---:|---:|---|---:|\n");
+    for (index, round) in report.rounds.iter().enumerate() {
+        let read =
+            |kind| round.get(&kind).and_then(|r| r.read.as_ref()).map_or(0.0, |r| r.requests_per_second);
+        let booked =
+            |kind| round.get(&kind).and_then(|r| r.sustained.as_ref()).map_or(0.0, |s| s.bookings_per_second);
+        let (ours, theirs, ceiling) = (read(Kind::OursSqlite), read(Kind::Reference), read(Kind::Ceiling));
+        let (ours_booked, theirs_booked) = (booked(Kind::OursSqlite), booked(Kind::Reference));
+        let _ = writeln!(
+            out,
+            "| {} | {ours:.0} / {theirs:.0} / {ceiling:.0} | {:.1}× | {:.2}× | {ours_booked:.0} / {theirs_booked:.0} | {:.1}× |",
+            index + 1,
+            ratio(ours, theirs),
+            ratio(ours, ceiling),
+            ratio(ours_booked, theirs_booked),
+        );
+    }
     out
 }
 
@@ -298,6 +325,7 @@ mod tests {
         let text = markdown(&report());
         assert!(text.contains("| 70000 | 12000 | 5.8× |"), "{text}");
         assert!(text.contains("capacity read ≥ 0.7× axum ceiling | ✅ met"), "{text}");
+        assert!(text.contains("| 1 | 70000 / 12000 / "), "every round is listed: {text}");
         assert!(all_targets_met(&report()));
     }
 
