@@ -16,8 +16,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
@@ -25,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use gym_core::ledger::{BookRequest, Change, GymRecord, Ledger};
 use gym_core::wire::{Booking, BookingResult, CreateSlot, Gym, Slot, UpdateSlot};
 use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId, validate};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use crate::events::EventHub;
 use crate::store::sqlite::{self, Write};
@@ -38,12 +39,65 @@ const MAX_BATCH: usize = 4096;
 /// Commit attempts before the store gives up and marks itself failed.
 const COMMIT_ATTEMPTS: u32 = 4;
 
-#[derive(Clone, Copy, Debug, Default)]
+/// How far the file is durable, and the requests waiting for their LSN.
+///
+/// Each waiting request has its own one-shot channel and is woken only once
+/// its own LSN is committed: with one shared "durable LSN changed" signal,
+/// every commit would also wake every request still waiting for a later one.
+#[derive(Default)]
 struct Durability {
+    /// The writer gave up; nothing after `Waiting::lsn` will ever be committed.
+    failed: AtomicBool,
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
     /// Every write with an LSN up to this one is committed.
     lsn: u64,
-    /// The writer gave up; nothing after `lsn` will ever be committed.
-    failed: bool,
+    /// The writer has ended (shutdown or failure): nobody will be woken any more.
+    closed: bool,
+    /// Requests waiting for an LSN, in no particular order. `true` = durable.
+    requests: Vec<(u64, oneshot::Sender<bool>)>,
+}
+
+impl Durability {
+    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes that everything up to `lsn` is committed and wakes exactly
+    /// the requests that were waiting for it.
+    fn committed(&self, lsn: u64) {
+        let ready: Vec<_> = {
+            let mut waiting = self.waiting();
+            waiting.lsn = lsn;
+            let (ready, later) =
+                std::mem::take(&mut waiting.requests).into_iter().partition(|(wanted, _)| *wanted <= lsn);
+            waiting.requests = later;
+            ready
+        };
+        for (_, request) in ready {
+            // The request may have gone away (client hung up); nothing to do then.
+            let _ = request.send(true);
+        }
+    }
+
+    /// The writer ends: `failed` if it gave up on a commit. Everyone still
+    /// waiting is told their write will never be durable.
+    fn close(&self, failed: bool) {
+        if failed {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        let abandoned = {
+            let mut waiting = self.waiting();
+            waiting.closed = true;
+            std::mem::take(&mut waiting.requests)
+        };
+        for (_, request) in abandoned {
+            let _ = request.send(false);
+        }
+    }
 }
 
 struct Pending {
@@ -73,7 +127,7 @@ pub struct EmbeddedStore {
     /// held only for an in-memory decision (microseconds) and never across
     /// an `.await`, so it is cheaper and cannot deadlock with the runtime.
     inner: Mutex<Inner>,
-    durable: watch::Receiver<Durability>,
+    durable: Arc<Durability>,
     accounts: RwLock<HashMap<String, Account>>,
     /// The capacity endpoint's answer per gym, rendered once and served until
     /// the gym's version changes or its earliest slot ends: reads at the HTTP
@@ -98,11 +152,11 @@ impl EmbeddedStore {
             .collect();
 
         let (queue, receiver) = mpsc::channel();
-        let (durable_sender, durable) = watch::channel(Durability::default());
-        let writer_events = events.clone();
+        let durable = Arc::new(Durability::default());
+        let (writer_durable, writer_events) = (Arc::clone(&durable), events.clone());
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver, durable_sender, writer_events))
+            .spawn(move || run_writer(conn, receiver, &writer_durable, writer_events))
             .context("starting the writer thread")?;
         tracing::info!(path = %path.display(), bookings = ledger.booking_count(), "opened the sqlite store");
         Ok(Self {
@@ -123,7 +177,7 @@ impl EmbeddedStore {
     }
 
     fn failed(&self) -> bool {
-        self.durable.borrow().failed
+        self.durable.failed.load(Ordering::SeqCst)
     }
 
     /// Runs one decision inside the lock and queues its changes. Returns the
@@ -147,15 +201,29 @@ impl EmbeddedStore {
     }
 
     async fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
-        let mut durable = self.durable.clone();
-        let state = *durable
-            .wait_for(|state| state.failed || state.lsn >= lsn)
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        if state.lsn >= lsn {
-            Ok(())
+        let durable = {
+            let mut waiting = self.durable.waiting();
+            if waiting.lsn >= lsn {
+                return Ok(());
+            }
+            if waiting.closed {
+                return Err(self.never_durable());
+            }
+            let (request, durable) = oneshot::channel();
+            waiting.requests.push((lsn, request));
+            durable
+        };
+        match durable.await {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(self.never_durable()),
+        }
+    }
+
+    fn never_durable(&self) -> StoreError {
+        if self.failed() {
+            StoreError::Unavailable("the database refused the write; nothing was booked".into())
         } else {
-            Err(StoreError::Unavailable("the database refused the write; nothing was booked".into()))
+            StoreError::Unavailable("the writer has stopped".into())
         }
     }
 
@@ -372,7 +440,7 @@ impl Inner {
 fn run_writer(
     mut conn: rusqlite::Connection,
     receiver: mpsc::Receiver<Pending>,
-    durable: watch::Sender<Durability>,
+    durable: &Durability,
     events: EventHub,
 ) {
     while let Ok(first) = receiver.recv() {
@@ -388,7 +456,7 @@ fn run_writer(
         while let Err(error) = sqlite::commit(&mut conn, &writes) {
             if attempt >= COMMIT_ATTEMPTS {
                 tracing::error!(error = %error, writes = writes.len(), "sqlite commit failed for good; refusing writes");
-                durable.send_modify(|state| state.failed = true);
+                durable.close(true);
                 return;
             }
             tracing::warn!(error = %error, attempt, "sqlite commit failed; retrying");
@@ -396,7 +464,7 @@ fn run_writer(
             attempt += 1;
         }
         let last = batch.last().map_or(0, |pending| pending.lsn);
-        durable.send_modify(|state| state.lsn = last);
+        durable.committed(last);
         for pending in &batch {
             if let Write::Changes(changes) = &pending.write {
                 for change in changes {
@@ -407,6 +475,7 @@ fn run_writer(
             }
         }
     }
+    durable.close(false);
 }
 
 /// Stored slot counters are a convenience for readers of the file; bookings
