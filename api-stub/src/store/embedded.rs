@@ -443,6 +443,9 @@ fn run_writer(
     durable: &Durability,
     events: EventHub,
 ) {
+    // However the writer ends (the queue closed, a commit failed for good, or
+    // a panic), nobody is left waiting for a commit that will never come.
+    let _close = CloseOnExit(durable);
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -456,7 +459,7 @@ fn run_writer(
         while let Err(error) = sqlite::commit(&mut conn, &writes) {
             if attempt >= COMMIT_ATTEMPTS {
                 tracing::error!(error = %error, writes = writes.len(), "sqlite commit failed for good; refusing writes");
-                durable.close(true);
+                durable.failed.store(true, Ordering::SeqCst);
                 return;
             }
             tracing::warn!(error = %error, attempt, "sqlite commit failed; retrying");
@@ -475,7 +478,16 @@ fn run_writer(
             }
         }
     }
-    durable.close(false);
+}
+
+/// Closes [`Durability`] when the writer thread ends; a panic counts as failed.
+struct CloseOnExit<'a>(&'a Durability);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        let failed = self.0.failed.load(Ordering::SeqCst) || std::thread::panicking();
+        self.0.close(failed);
+    }
 }
 
 /// Stored slot counters are a convenience for readers of the file; bookings
@@ -488,5 +500,49 @@ fn warn_on_counter_drift(ledger: &Ledger, changes: &[Change]) {
         {
             tracing::warn!(slot = %stored.id, stored = stored.booked, actual = actual.booked, "slot counters drifted; using the bookings");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_for(durability: &Durability, lsn: u64) -> oneshot::Receiver<bool> {
+        let (request, durable) = oneshot::channel();
+        durability.waiting().requests.push((lsn, request));
+        durable
+    }
+
+    #[test]
+    fn a_commit_wakes_only_the_requests_it_made_durable() {
+        let durability = Durability::default();
+        let mut first = wait_for(&durability, 3);
+        let mut later = wait_for(&durability, 7);
+        let mut earlier = wait_for(&durability, 1);
+        durability.committed(3);
+        assert_eq!(first.try_recv(), Ok(true));
+        assert_eq!(earlier.try_recv(), Ok(true));
+        assert!(later.try_recv().is_err(), "LSN 7 is not durable yet");
+        assert_eq!(durability.waiting().lsn, 3);
+        durability.committed(7);
+        assert_eq!(later.try_recv(), Ok(true));
+    }
+
+    #[test]
+    fn a_writer_that_ends_tells_everyone_still_waiting_and_a_panic_counts_as_failed() {
+        let durability = Durability::default();
+        let mut waiting = wait_for(&durability, 5);
+        let ended = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let _close = CloseOnExit(&durability);
+                    panic!("the writer crashed");
+                })
+                .join()
+        });
+        assert!(ended.is_err());
+        assert_eq!(waiting.try_recv(), Ok(false));
+        assert!(durability.failed.load(Ordering::SeqCst));
+        assert!(durability.waiting().closed);
     }
 }
