@@ -8,11 +8,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use futures::StreamExt;
-use gym_core::wire::{BookingResult, Slot};
+use gym_core::wire::{BookingResult, Role, Slot};
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
-use crate::helpers::{ChildServer, StoreKind, client, fresh_database, sign_token as token, slot_body};
+use crate::helpers::{
+    ChildServer, PgDatabase, StoreKind, client, fresh_database, sign_token as token, slot_body,
+};
 use crate::store_tests;
 
 store_tests!(
@@ -20,69 +22,93 @@ store_tests!(
     a_sigterm_during_a_rush_answers_cleanly_exits_and_keeps_every_booking
 );
 
-async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
+/// A child server on a fresh store with one slot open for booking.
+struct Stage {
+    database_url: String,
+    server: ChildServer,
+    slot: Slot,
+    _database: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+async fn stage(kind: StoreKind, title: &str, capacity: u32) -> Stage {
     crate::helpers::raise_fd_limit();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let (database_url, _database) = fresh_database(kind, dir.path()).await;
-    let mut server = ChildServer::start(&database_url).await;
-    let http = client();
-    let created = http
+    let (database_url, database) = fresh_database(kind, dir.path()).await;
+    let server = ChildServer::start(&database_url).await;
+    let created = client()
         .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
-        .bearer_auth(token("mbr_staff", gym_core::wire::Role::Operator))
-        .json(&slot_body("Crash test", Utc::now() + Duration::hours(3), 400))
+        .bearer_auth(token("mbr_staff", Role::Operator))
+        .json(&slot_body(title, Utc::now() + Duration::hours(3), capacity))
         .send()
         .await
         .expect("sent");
     assert_eq!(created.status(), StatusCode::CREATED);
-    let slot: Slot = created.json().await.expect("a slot");
+    let slot = created.json().await.expect("a slot");
+    Stage { database_url, server, slot, _database: database, _dir: dir }
+}
 
-    // 3,000 members rush 400 places, 200 in flight; the server is killed once 150 are acknowledged.
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let url = format!("{}/v1/slots/{}/bookings", server.base, slot.id);
-    let (rush_http, rush_acknowledged) = (http.clone(), Arc::clone(&acknowledged));
-    let rush = futures::stream::iter(0..3_000)
-        .map(move |n| {
-            let http = rush_http.clone();
-            let url = url.clone();
-            let acknowledged = Arc::clone(&rush_acknowledged);
-            async move {
-                let token = token(&format!("mbr_crash_{n}"), gym_core::wire::Role::Member);
-                if let Ok(response) = http.post(url).bearer_auth(token).send().await
-                    && response.status() == StatusCode::CREATED
-                    && let Ok(result) = response.json::<BookingResult>().await
-                {
-                    acknowledged.lock().await.push(result.booking.id.to_string());
+/// A rush in the background: `members` distinct members book one slot, 200
+/// in flight. Requests that fail to get an answer (the server went away) are
+/// not counted.
+struct Rush {
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    answers: Arc<Mutex<HashMap<u16, usize>>>,
+    task: tokio::task::JoinHandle<Vec<()>>,
+}
+
+impl Rush {
+    fn start(server: &ChildServer, slot: &Slot, members: usize, member_prefix: &str) -> Self {
+        let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+        let answers: Arc<Mutex<HashMap<u16, usize>>> = Arc::default();
+        let (http, url) = (client(), format!("{}/v1/slots/{}/bookings", server.base, slot.id));
+        let (rush_acknowledged, rush_answers) = (Arc::clone(&acknowledged), Arc::clone(&answers));
+        let member_prefix = member_prefix.to_owned();
+        let rush = futures::stream::iter(0..members)
+            .map(move |n| {
+                let (http, url) = (http.clone(), url.clone());
+                let (acknowledged, answers) = (Arc::clone(&rush_acknowledged), Arc::clone(&rush_answers));
+                let token = token(&format!("{member_prefix}{n}"), Role::Member);
+                async move {
+                    let Ok(response) = http.post(url).bearer_auth(token).send().await else { return };
+                    let status = response.status();
+                    if status == StatusCode::CREATED
+                        && let Ok(result) = response.json::<BookingResult>().await
+                    {
+                        acknowledged.lock().await.push(result.booking.id.to_string());
+                    }
+                    *answers.lock().await.entry(status.as_u16()).or_default() += 1;
                 }
-            }
-        })
-        .buffer_unordered(200)
-        .collect::<Vec<()>>();
-    let rush = tokio::spawn(rush);
-    for _ in 0..400 {
-        if acknowledged.lock().await.len() >= 150 {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
+            })
+            .buffer_unordered(200)
+            .collect::<Vec<()>>();
+        Self { acknowledged, answers, task: tokio::spawn(rush) }
     }
-    server.kill_hard();
-    rush.await.expect("the rush ends once the server is gone");
-    let acknowledged = acknowledged.lock().await.clone();
-    assert!(
-        acknowledged.len() >= 150,
-        "the rush was under way when the server died ({})",
-        acknowledged.len()
-    );
 
-    // Restart on the same store: every acknowledged booking is there, nothing beyond capacity.
-    let server = ChildServer::start(&database_url).await;
-    let after: Slot = http
-        .get(format!("{}/v1/slots/{}", server.base, slot.id))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("a slot");
+    /// Waits (at most ~2 s) until `count` bookings have been acknowledged.
+    async fn until_acknowledged(&self, count: usize) {
+        for _ in 0..400 {
+            if self.acknowledged.lock().await.len() >= count {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for the rush to end; the acknowledged booking ids and the tally of answers.
+    async fn finish(self) -> (Vec<String>, HashMap<u16, usize>) {
+        self.task.await.expect("the rush ends once the server is gone");
+        let acknowledged = self.acknowledged.lock().await.clone();
+        let answers = self.answers.lock().await.clone();
+        (acknowledged, answers)
+    }
+}
+
+/// After a restart on the same store: every acknowledged booking is stored
+/// as confirmed, nothing is beyond capacity, and the slot's counter agrees
+/// with the rows.
+async fn assert_kept(kind: StoreKind, stage: &Stage, server: &ChildServer, acknowledged: &[String]) -> Slot {
+    let after = server.slot(stage.slot.id.as_str()).await;
     assert!(after.booked <= after.capacity);
     assert!(
         after.booked as usize >= acknowledged.len(),
@@ -90,16 +116,36 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
         after.booked,
         acknowledged.len()
     );
-    let stored = stored_statuses(kind, &database_url, slot.id.as_str()).await;
-    for booking_id in &acknowledged {
+    let stored = stored_statuses(kind, &stage.database_url, stage.slot.id.as_str()).await;
+    for booking_id in acknowledged {
         assert_eq!(stored.get(booking_id).map(String::as_str), Some("confirmed"), "{booking_id} is stored");
     }
     let confirmed = stored.values().filter(|status| *status == "confirmed").count();
     assert_eq!(confirmed, after.booked as usize, "the counter agrees with the rows");
+    after
+}
+
+async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
+    let mut stage = stage(kind, "Crash test", 400).await;
+
+    // 3,000 members rush 400 places, 200 in flight; the server is killed once 150 are acknowledged.
+    let rush = Rush::start(&stage.server, &stage.slot, 3_000, "mbr_crash_");
+    rush.until_acknowledged(150).await;
+    stage.server.kill_hard();
+    let (acknowledged, _) = rush.finish().await;
+    assert!(
+        acknowledged.len() >= 150,
+        "the rush was under way when the server died ({})",
+        acknowledged.len()
+    );
+
+    // Restart on the same store: every acknowledged booking is there, nothing beyond capacity.
+    let server = ChildServer::start(&stage.database_url).await;
+    assert_kept(kind, &stage, &server, &acknowledged).await;
     // And it serves again.
-    let response = http
-        .post(format!("{}/v1/slots/{}/bookings", server.base, slot.id))
-        .bearer_auth(token("mbr_after_the_crash", gym_core::wire::Role::Member))
+    let response = client()
+        .post(format!("{}/v1/slots/{}/bookings", server.base, stage.slot.id))
+        .bearer_auth(token("mbr_after_the_crash", Role::Member))
         .send()
         .await
         .expect("sent");
@@ -107,84 +153,27 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
 }
 
 async fn a_sigterm_during_a_rush_answers_cleanly_exits_and_keeps_every_booking(kind: StoreKind) {
-    crate::helpers::raise_fd_limit();
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (database_url, _database) = fresh_database(kind, dir.path()).await;
-    let mut server = ChildServer::start(&database_url).await;
-    let http = client();
-    let created = http
-        .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
-        .bearer_auth(token("mbr_staff", gym_core::wire::Role::Operator))
-        .json(&slot_body("Deploy during a rush", Utc::now() + Duration::hours(3), 300))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let slot: Slot = created.json().await.expect("a slot");
+    let mut stage = stage(kind, "Deploy during a rush", 300).await;
 
     // 2,000 members rush 300 places, 200 in flight; SIGTERM once 100 are acknowledged.
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let answers = Arc::new(Mutex::new(HashMap::<u16, usize>::new()));
-    let url = format!("{}/v1/slots/{}/bookings", server.base, slot.id);
-    let (rush_http, rush_acknowledged, rush_answers) =
-        (http.clone(), Arc::clone(&acknowledged), Arc::clone(&answers));
-    let rush = futures::stream::iter(0..2_000)
-        .map(move |n| {
-            let (http, url) = (rush_http.clone(), url.clone());
-            let (acknowledged, answers) = (Arc::clone(&rush_acknowledged), Arc::clone(&rush_answers));
-            async move {
-                let token = token(&format!("mbr_deploy_{n}"), gym_core::wire::Role::Member);
-                // Requests that reach the closed listener fail to connect, and one
-                // sent on a keep-alive connection the server closes before reading
-                // it fails too (HTTP/1.1's close race; the app retries those with
-                // the same Idempotency-Key). Every request the server read is answered.
-                let Ok(response) = http.post(url).bearer_auth(token).send().await else { return };
-                let status = response.status();
-                if status == StatusCode::CREATED
-                    && let Ok(result) = response.json::<BookingResult>().await
-                {
-                    acknowledged.lock().await.push(result.booking.id.to_string());
-                }
-                *answers.lock().await.entry(status.as_u16()).or_default() += 1;
-            }
-        })
-        .buffer_unordered(200)
-        .collect::<Vec<()>>();
-    let rush = tokio::spawn(rush);
-    for _ in 0..400 {
-        if acknowledged.lock().await.len() >= 100 {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
-    }
-    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
-    rush.await.expect("the rush ends once the server is gone");
+    // Requests that reach the closed listener fail to connect, and one sent on
+    // a keep-alive connection the server closes before reading it fails too
+    // (HTTP/1.1's close race; the app retries those with the same
+    // Idempotency-Key). Every request the server read is answered.
+    let rush = Rush::start(&stage.server, &stage.slot, 2_000, "mbr_deploy_");
+    rush.until_acknowledged(100).await;
+    let exit = tokio::task::block_in_place(|| stage.server.terminate(StdDuration::from_secs(30)));
+    let (acknowledged, answers) = rush.finish().await;
     assert!(exit.is_some_and(|status| status.success()), "the server exits cleanly on SIGTERM: {exit:?}");
-    let answers = answers.lock().await.clone();
     assert!(
         answers.keys().all(|status| matches!(status, 201 | 409)),
         "every answer is a booking or slot_full, never an error: {answers:?}"
     );
-    let acknowledged = acknowledged.lock().await.clone();
     assert!(acknowledged.len() >= 100, "the rush was under way at SIGTERM ({})", acknowledged.len());
 
     // Restart: every acknowledged booking is stored, and the counter agrees.
-    let server = ChildServer::start(&database_url).await;
-    let after: Slot = http
-        .get(format!("{}/v1/slots/{}", server.base, slot.id))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("a slot");
-    assert!(after.booked <= after.capacity);
-    let stored = stored_statuses(kind, &database_url, slot.id.as_str()).await;
-    for booking_id in &acknowledged {
-        assert_eq!(stored.get(booking_id).map(String::as_str), Some("confirmed"), "{booking_id} is stored");
-    }
-    let confirmed = stored.values().filter(|status| *status == "confirmed").count();
-    assert_eq!(confirmed, after.booked as usize, "the counter agrees with the rows");
+    let server = ChildServer::start(&stage.database_url).await;
+    assert_kept(kind, &stage, &server, &acknowledged).await;
 }
 
 /// Every booking of a slot and its status, read from the database itself.

@@ -352,6 +352,14 @@ impl ChildServer {
         panic!("the server did not become healthy in 10 s");
     }
 
+    /// `GET /v1/slots/{id}` on this server.
+    pub async fn slot(&self, slot_id: &str) -> Slot {
+        let response =
+            client().get(format!("{}/v1/slots/{slot_id}", self.base)).send().await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a slot")
+    }
+
     /// Sends SIGTERM, as a process manager does, and waits up to `limit` for
     /// the process to exit; its exit status, or `None` if it did not exit.
     pub fn terminate(&mut self, limit: StdDuration) -> Option<std::process::ExitStatus> {

@@ -71,14 +71,7 @@ async fn three_instances_rushed_by_three_thousand_members_hand_out_exactly_fifty
     let stored = stored_statuses(StoreKind::Postgres, &database.url, slot.id.as_str()).await;
     assert_eq!(stored.values().filter(|status| *status == "confirmed").count(), 50, "the database agrees");
     for server in &servers {
-        let seen: Slot = http
-            .get(format!("{}/v1/slots/{}", server.base, slot.id))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("slot");
+        let seen = server.slot(slot.id.as_str()).await;
         assert_eq!((seen.booked, seen.available), (50, 0));
     }
 }
@@ -112,14 +105,7 @@ async fn one_idempotency_key_sent_to_two_instances_at_once_takes_one_seat() {
     });
     let ids: HashSet<String> = join_all(attempts).await.into_iter().collect();
     assert_eq!(ids.len(), 1, "every answer names the same booking: {ids:?}");
-    let seen: Slot = http
-        .get(format!("{}/v1/slots/{}", servers[2].base, slot.id))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("slot");
+    let seen = servers[2].slot(slot.id.as_str()).await;
     assert_eq!(seen.booked, 1);
 }
 
