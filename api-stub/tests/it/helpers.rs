@@ -340,8 +340,12 @@ impl ChildServer {
     }
 
     async fn wait_healthy(&self) {
+        // Generous: three instances migrating and seeding one PostgreSQL
+        // database at once on a busy 2-core machine can take over 10 s.
+        const START_LIMIT: StdDuration = StdDuration::from_secs(30);
         let client = client();
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + START_LIMIT;
+        while std::time::Instant::now() < deadline {
             if let Ok(response) = client.get(format!("{}/health", self.base)).send().await
                 && response.status() == StatusCode::OK
             {
@@ -349,7 +353,7 @@ impl ChildServer {
             }
             tokio::time::sleep(StdDuration::from_millis(50)).await;
         }
-        panic!("the server did not become healthy in 10 s");
+        panic!("the server did not become healthy in {START_LIMIT:?}");
     }
 
     /// `GET /v1/slots/{id}` on this server.
