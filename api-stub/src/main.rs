@@ -7,6 +7,15 @@ use clap::{Parser, Subcommand};
 use gym_core::wire::{Claims, Role};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc instead of glibc's malloc. Under sustained bookings, requests
+/// finish in bursts (everything a group commit made durable is answered at
+/// once) and glibc's small per-thread cache overflows into its shared bins,
+/// which the next burst of allocations has to sort again (`_int_malloc` was
+/// 6% of the CPU). Measured A/B on one core: 40.4 → 34.5 µs of CPU per durable
+/// booking, capacity reads 14.7 → 14.4 µs, rush peak RSS unchanged (~19.8 MB).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The gym capacity & booking backend.
 ///
 /// Serves the HTTP API of shared/API.md. With no configuration it stores
