@@ -40,8 +40,10 @@ pub struct Slot {
     /// What it is ("Spin", "Open gym").
     pub title: String,
     /// Start, UTC.
+    #[serde(serialize_with = "rfc3339")]
     pub starts_at: DateTime<Utc>,
     /// End, UTC; always after `starts_at`.
+    #[serde(serialize_with = "rfc3339")]
     pub ends_at: DateTime<Utc>,
     /// Seats in all.
     pub capacity: u32,
@@ -118,6 +120,7 @@ pub struct Booking {
     /// Confirmed, waitlisted or cancelled.
     pub status: BookingStatus,
     /// When it was made, UTC.
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Extension: the 1-based place in the waitlist while `status` is `waitlisted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +168,7 @@ pub struct CapacitySnapshot {
     /// The gym.
     pub gym_id: GymId,
     /// When the figures were read.
+    #[serde(serialize_with = "rfc3339")]
     pub as_of: DateTime<Utc>,
     /// Every slot that has not ended yet, ordered by start.
     pub slots: Vec<CapacityEntry>,
@@ -288,6 +292,69 @@ pub struct ErrorDetail {
     pub booking: Option<Booking>,
 }
 
+/// Writes a UTC instant exactly as chrono's `Serialize` does
+/// (`2030-01-01T18:00:00Z`, `…:00.123Z` with milliseconds, 6 or 9 digits when
+/// finer), but straight into a byte buffer: chrono goes through `fmt`, which
+/// was a third of serializing a booking answer. Years chrono writes with a
+/// sign (before 0 or after 9999) and leap seconds are left to chrono.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    use chrono::{Datelike, Timelike};
+    let nanos = at.nanosecond();
+    let Ok(year) = u32::try_from(at.year()) else { return at.serialize(serializer) };
+    if year > 9999 || nanos >= 1_000_000_000 {
+        return at.serialize(serializer);
+    }
+    let mut text = Digits::default();
+    text.number(year, 4);
+    for (separator, value) in
+        [(b'-', at.month()), (b'-', at.day()), (b'T', at.hour()), (b':', at.minute()), (b':', at.second())]
+    {
+        text.byte(separator);
+        text.number(value, 2);
+    }
+    let fraction = match nanos {
+        0 => None,
+        n if n % 1_000_000 == 0 => Some((n / 1_000_000, 3)),
+        n if n % 1_000 == 0 => Some((n / 1_000, 6)),
+        n => Some((n, 9)),
+    };
+    if let Some((value, width)) = fraction {
+        text.byte(b'.');
+        text.number(value, width);
+    }
+    text.byte(b'Z');
+    serializer.serialize_str(text.as_str())
+}
+
+/// A fixed buffer for [`rfc3339`]: 30 bytes hold the longest form.
+#[derive(Default)]
+struct Digits {
+    bytes: [u8; 30],
+    len: usize,
+}
+
+impl Digits {
+    fn byte(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    /// `value` with leading zeros to `width` digits.
+    fn number(&mut self, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            let digit = value / 10_u32.pow(place) % 10;
+            self.byte(b'0' + u8::try_from(digit).unwrap_or(0));
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -327,5 +394,32 @@ mod tests {
         let json = serde_json::to_value(&booking).expect("serializable");
         assert!(json.get("waitlistPosition").is_none());
         assert_eq!(json["status"], "confirmed");
+    }
+
+    mod instants {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn nanos() -> impl Strategy<Value = u32> {
+            prop_oneof![
+                Just(0_u32),
+                (0_u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0_u32..1_000_000).prop_map(|us| us * 1_000),
+                0_u32..1_000_000_000
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn serialize_exactly_as_chrono_writes_them(seconds in -70_000_000_000_i64..300_000_000_000, nanos in nanos()) {
+                let Some(at) = DateTime::<Utc>::from_timestamp(seconds, nanos) else { return Ok(()) };
+                let mut ours = serde_json::Serializer::new(Vec::new());
+                rfc3339(&at, &mut ours).map_err(|error| TestCaseError::fail(error.to_string()))?;
+                let chrono = serde_json::to_vec(&at).map_err(|error| TestCaseError::fail(error.to_string()))?;
+                let ours = ours.into_inner();
+                prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&chrono));
+            }
+        }
     }
 }
