@@ -344,12 +344,15 @@ fn sqlite_path(database_url: &str) -> Option<std::path::PathBuf> {
 /// A fresh random id with the given prefix: 20 characters of base-32.
 pub fn new_id(prefix: &str) -> String {
     use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::thread_rng();
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    // 20 letters of a 32-letter alphabet are 100 random bits: one draw of
+    // 128 bits, five bits per letter (uniform, as 32 is a power of two).
+    let mut bits: u128 = rand::thread_rng().r#gen();
     let mut id = String::with_capacity(prefix.len() + 20);
     id.push_str(prefix);
     for _ in 0..20 {
-        id.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
+        id.push(char::from(ALPHABET[(bits & 31) as usize]));
+        bits >>= 5;
     }
     id
 }
