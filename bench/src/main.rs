@@ -33,7 +33,7 @@ enum Command {
     /// Our server and the reference, interleaved; writes bench/RESULTS.md and bench/results/latest.json.
     Compare {
         /// Interleaved rounds (medians are reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Our release binary (default: release/api-stub in $CARGO_TARGET_DIR or ./target).
         #[arg(long)]
