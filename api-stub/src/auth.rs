@@ -58,6 +58,9 @@ pub enum TokenError {
     Subject,
 }
 
+/// `{"alg":"HS256","typ":"JWT"}`, base64url: the header of every token we sign.
+const SIGNED_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
 #[derive(serde::Deserialize)]
 struct Header<'a> {
     alg: &'a str,
@@ -73,10 +76,9 @@ impl JwtKeys {
 
     /// Signs claims into a compact JWT.
     pub fn sign(&self, claims: &Claims) -> String {
-        const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
         let payload = serde_json::to_vec(claims).unwrap_or_default();
         let mut token = String::with_capacity(256);
-        token.push_str(&URL_SAFE_NO_PAD.encode(HEADER));
+        token.push_str(SIGNED_HEADER);
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(payload));
         let mut mac = self.mac.clone();
@@ -98,19 +100,27 @@ impl JwtKeys {
         else {
             return Err(TokenError::Malformed);
         };
-        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| TokenError::Malformed)?;
-        let header_value: Header<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-        if header_value.alg != "HS256" {
-            return Err(TokenError::Algorithm);
+        // Tokens we signed carry exactly this header; anything else is decoded
+        // and must still say HS256 (this check runs on every booking).
+        if header != SIGNED_HEADER {
+            let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| TokenError::Malformed)?;
+            let header_value: Header<'_> =
+                serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+            if header_value.alg != "HS256" {
+                return Err(TokenError::Algorithm);
+            }
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Malformed)?;
+        let mut signature_bytes = [0_u8; 64];
+        let signature_len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut signature_bytes)
+            .map_err(|_| TokenError::Malformed)?;
+        let signature = &signature_bytes[..signature_len];
         let mut mac = self.mac.clone();
         mac.update(header.as_bytes());
         mac.update(b".");
         mac.update(payload.as_bytes());
         // verify_slice compares in constant time.
-        mac.verify_slice(&signature).map_err(|_| TokenError::Signature)?;
+        mac.verify_slice(signature).map_err(|_| TokenError::Signature)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
         if claims.exp + EXPIRY_LEEWAY_SECS <= now.timestamp() {
@@ -218,6 +228,11 @@ mod tests {
 
     fn claims(exp: i64) -> Claims {
         Claims { sub: "mbr_alex".into(), exp, role: Role::Member, name: None }
+    }
+
+    #[test]
+    fn the_signed_header_constant_is_the_encoded_standard_header() {
+        assert_eq!(SIGNED_HEADER, URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#));
     }
 
     #[test]
