@@ -94,15 +94,48 @@ pub enum Write {
     Account(Account),
 }
 
+/// How long a starting server waits for another one to let go of the file.
+const FILE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens (creating if needed) and migrates the database file.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
+    open_waiting(path, FILE_WAIT)
+}
+
+/// [`open`], waiting at most `wait` for another server to let go of the file.
+fn open_waiting(path: &Path, wait: std::time::Duration) -> anyhow::Result<Connection> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
+    // One server per file. Each embedded server decides bookings from its
+    // own in-memory ledger, so two of them on one file would each hand out
+    // the same last place. In exclusive locking mode the first access takes
+    // a lock on the file that is held until the connection closes; a second
+    // server waits a little (an old one may still be draining after SIGTERM)
+    // and then refuses to start. It also spares every commit the lock calls.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE").context("setting exclusive locking")?;
+    conn.busy_timeout(std::time::Duration::ZERO).context("setting busy timeout")?;
+    if let Err(error) = conn.pragma_update(None, "journal_mode", "WAL") {
+        if !is_busy(&error) {
+            return Err(error).context("enabling WAL");
+        }
+        tracing::warn!(path = %path.display(), ?wait, "the database file is in use by another server; waiting for it to exit");
+        conn.busy_timeout(wait).context("setting busy timeout")?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|error| {
+            if is_busy(&error) {
+                anyhow::anyhow!(
+                    "{} is in use by another server: the embedded store serves one server per file \
+                     (stop the other one, or use DATABASE_URL=postgres://… for several instances)",
+                    path.display()
+                )
+            } else {
+                anyhow::Error::new(error).context("enabling WAL")
+            }
+        })?;
+    }
     conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
     // Checkpoint (copy the WAL into the main file) every ~64 MB of WAL rather
@@ -112,6 +145,10 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5)).context("setting busy timeout")?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -418,6 +455,26 @@ mod tests {
              INSERT INTO bookings VALUES (2, 'bkg_2', 'slot_a', 'mbr_y', 'cancelled', 1893400000001);
              PRAGMA user_version = 1;",
         )
+    }
+
+    #[test]
+    fn a_file_opened_by_one_server_is_refused_to_a_second_until_the_first_lets_go() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("gym.sqlite");
+        let first = open(&path)?;
+
+        let refused =
+            open_waiting(&path, std::time::Duration::from_millis(50)).err().map(|error| format!("{error:#}"));
+        assert!(
+            refused.as_deref().is_some_and(|message| message.contains("in use by another server")),
+            "{refused:?}"
+        );
+
+        drop(first);
+        let second = open_waiting(&path, std::time::Duration::from_millis(50))?;
+        let version: usize = second.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        assert_eq!(version, MIGRATIONS.len());
+        Ok(())
     }
 
     #[test]

@@ -106,8 +106,9 @@ impl Rush {
 
 /// After a restart on the same store: every acknowledged booking is stored
 /// as confirmed, nothing is beyond capacity, and the slot's counter agrees
-/// with the rows.
-async fn assert_kept(kind: StoreKind, stage: &Stage, server: &ChildServer, acknowledged: &[String]) -> Slot {
+/// with the rows. The rows are read from the database once the restarted
+/// server has stopped: an embedded server holds its file exclusively.
+async fn assert_kept(kind: StoreKind, stage: &Stage, mut server: ChildServer, acknowledged: &[String]) {
     let after = server.slot(stage.slot.id.as_str()).await;
     assert!(after.booked <= after.capacity);
     assert!(
@@ -116,13 +117,14 @@ async fn assert_kept(kind: StoreKind, stage: &Stage, server: &ChildServer, ackno
         after.booked,
         acknowledged.len()
     );
+    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
+    assert!(exit.is_some_and(|status| status.success()), "the restarted server stops cleanly: {exit:?}");
     let stored = stored_statuses(kind, &stage.database_url, stage.slot.id.as_str()).await;
     for booking_id in acknowledged {
         assert_eq!(stored.get(booking_id).map(String::as_str), Some("confirmed"), "{booking_id} is stored");
     }
     let confirmed = stored.values().filter(|status| *status == "confirmed").count();
     assert_eq!(confirmed, after.booked as usize, "the counter agrees with the rows");
-    after
 }
 
 async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
@@ -139,10 +141,9 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
         acknowledged.len()
     );
 
-    // Restart on the same store: every acknowledged booking is there, nothing beyond capacity.
+    // Restart on the same store: it serves again, every acknowledged booking
+    // is there, nothing beyond capacity.
     let server = ChildServer::start(&stage.database_url).await;
-    assert_kept(kind, &stage, &server, &acknowledged).await;
-    // And it serves again.
     let response = client()
         .post(format!("{}/v1/slots/{}/bookings", server.base, stage.slot.id))
         .bearer_auth(token("mbr_after_the_crash", Role::Member))
@@ -150,6 +151,7 @@ async fn a_kill_during_a_rush_loses_no_acknowledged_booking(kind: StoreKind) {
         .await
         .expect("sent");
     assert!(matches!(response.status().as_u16(), 201 | 409), "{}", response.status());
+    assert_kept(kind, &stage, server, &acknowledged).await;
 }
 
 async fn a_sigterm_during_a_rush_answers_cleanly_exits_and_keeps_every_booking(kind: StoreKind) {
@@ -173,7 +175,44 @@ async fn a_sigterm_during_a_rush_answers_cleanly_exits_and_keeps_every_booking(k
 
     // Restart: every acknowledged booking is stored, and the counter agrees.
     let server = ChildServer::start(&stage.database_url).await;
-    assert_kept(kind, &stage, &server, &acknowledged).await;
+    assert_kept(kind, &stage, server, &acknowledged).await;
+}
+
+/// Two embedded servers on one file would each decide from their own ledger
+/// and hand out the same last place: the second one refuses to start, says
+/// why, and the first keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
+    let stage = stage(StoreKind::Sqlite, "One file, one server", 10).await;
+    let second = tokio::task::spawn_blocking({
+        let database_url = stage.database_url.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_api-stub"))
+                .arg("serve")
+                .env("PORT", "0")
+                .env("BIND_ADDR", "127.0.0.1")
+                .env("DATABASE_URL", database_url)
+                .env("GYM_JWT_SECRET", crate::helpers::SECRET)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("api-stub runs")
+        }
+    });
+    let second = tokio::time::timeout(StdDuration::from_secs(60), second)
+        .await
+        .expect("the second server gives up within a minute")
+        .expect("joined");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second server must not start: {said}");
+    assert!(said.contains("is in use by another server"), "it says why: {said}");
+
+    let response = client()
+        .post(format!("{}/v1/slots/{}/bookings", stage.server.base, stage.slot.id))
+        .bearer_auth(token("mbr_first_server_member", Role::Member))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::CREATED, "the first server still books");
 }
 
 /// Every booking of a slot and its status, read from the database itself.
