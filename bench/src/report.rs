@@ -23,6 +23,10 @@ pub struct Summary {
     pub rush_latency: [f64; 3],
     /// Peak RSS over start-up and the rush, MB.
     pub peak_rss_mb: f64,
+    /// Server CPU per capacity read, µs.
+    pub read_cpu_us: f64,
+    /// Server CPU per sustained booking, µs.
+    pub sustained_cpu_us: f64,
 }
 
 /// The medians of one server over the report's rounds.
@@ -46,6 +50,8 @@ pub fn summarize(report: &Report, kind: Kind) -> Summary {
         rush_wait: triple(&|r| r.rush.as_ref().map(|rush| rush.wait)),
         rush_latency: triple(&|r| r.rush.as_ref().map(|rush| rush.latency)),
         peak_rss_mb: pick(&|r| r.rush_peak_rss_kib.map(|kib| kib as f64 / 1024.0)),
+        read_cpu_us: pick(&|r| r.read_cpu_us),
+        sustained_cpu_us: pick(&|r| r.sustained_cpu_us),
     }
 }
 
@@ -140,6 +146,14 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
+        "| | server CPU per answer | {:.1} µs | {:.1} µs | {:.2}× | {:.1} µs |",
+        ours.read_cpu_us,
+        reference.read_cpu_us,
+        ratio(ours.read_cpu_us, reference.read_cpu_us),
+        ceiling.read_cpu_us
+    );
+    let _ = writeln!(
+        out,
         "| sustained bookings ({} slots, {} connections, {} s) | bookings/s | {:.0} | {:.0} | {:.1}× | |",
         settings.sustained.slots,
         settings.sustained.connections,
@@ -153,6 +167,13 @@ pub fn markdown(report: &Report) -> String {
         "| | p50 / p99 / max ms | {} | {} | | |",
         ms(ours.sustained_latency),
         ms(reference.sustained_latency)
+    );
+    let _ = writeln!(
+        out,
+        "| | server CPU per booking | {:.1} µs | {:.1} µs | {:.2}× | |",
+        ours.sustained_cpu_us,
+        reference.sustained_cpu_us,
+        ratio(ours.sustained_cpu_us, reference.sustained_cpu_us)
     );
     let _ = writeln!(
         out,
@@ -233,6 +254,11 @@ pub fn markdown(report: &Report) -> String {
             .and_then(|r| r.read.as_ref())
             .map_or(0, |r| r.body_bytes),
     );
+    out.push_str(
+        "\nServer CPU per answer is the server process's user + system time (every thread, \
+         from `/proc/PID/stat`) over the whole scenario, set-up included, divided by its answers: \
+         steadier than throughput on a shared VM, whose noise moves both sides of a ratio.\n",
+    );
     out.push_str(&per_round(report));
     out
 }
@@ -276,6 +302,7 @@ mod tests {
         RoundResult {
             read: Some(ReadResult {
                 requests_per_second: read,
+                requests: 1,
                 latency: Percentiles::default(),
                 body_bytes: 10,
             }),
@@ -289,6 +316,8 @@ mod tests {
                 ..RushResult::default()
             }),
             rush_peak_rss_kib: Some(rss_kib),
+            read_cpu_us: Some(1e6 / read),
+            sustained_cpu_us: Some(1e6 / bookings.max(1.0)),
         }
     }
 
@@ -326,6 +355,7 @@ mod tests {
         assert!(text.contains("| 70000 | 12000 | 5.8× |"), "{text}");
         assert!(text.contains("capacity read ≥ 0.7× axum ceiling | ✅ met"), "{text}");
         assert!(text.contains("| 1 | 70000 / 12000 / "), "every round is listed: {text}");
+        assert!(text.contains("| server CPU per booking | 33.3 µs | 200.0 µs | 0.17× |"), "{text}");
         assert!(all_targets_met(&report()));
     }
 

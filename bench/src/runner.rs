@@ -72,6 +72,26 @@ struct Server {
     _dir: Option<PathBuf>,
 }
 
+/// CPU time (user + system, every thread) a process has used so far, in
+/// seconds, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    /// The unit of those fields: `USER_HZ`, 100 on every Linux this runs on.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; count from the `)` after it.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let user: f64 = fields.nth(11)?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / TICKS_PER_SECOND)
+}
+
+/// Server CPU per answer, in µs, over one scenario.
+fn cpu_per_answer(before: Option<f64>, after: Option<f64>, answers: usize) -> Option<f64> {
+    let used = after? - before?;
+    (answers > 0 && used >= 0.0).then(|| used * 1e6 / answers as f64)
+}
+
 /// Reads a `Vm…` field of `/proc/PID/status`, in KiB.
 pub fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -253,6 +273,10 @@ pub struct RoundResult {
     pub rush: Option<RushResult>,
     /// Peak RSS of the server over start-up and the rush, KiB.
     pub rush_peak_rss_kib: Option<u64>,
+    /// Server CPU per capacity read, µs (the scenario's set-up included).
+    pub read_cpu_us: Option<f64>,
+    /// Server CPU per sustained booking, µs (the scenario's set-up included).
+    pub sustained_cpu_us: Option<f64>,
 }
 
 /// The PostgreSQL figures.
@@ -291,7 +315,10 @@ async fn measure(kind: Kind, settings: &Settings, reference_dir: &Path) -> anyho
     let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
-    result.read = Some(scenarios::read(&target, settings.read_connections, settings.read_seconds).await?);
+    let before = cpu_seconds(server.pid());
+    let read = scenarios::read(&target, settings.read_connections, settings.read_seconds).await?;
+    result.read_cpu_us = cpu_per_answer(before, cpu_seconds(server.pid()), read.requests);
+    result.read = Some(read);
     server.stop();
     if kind == Kind::Ceiling {
         return Ok(result);
@@ -300,8 +327,11 @@ async fn measure(kind: Kind, settings: &Settings, reference_dir: &Path) -> anyho
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
     let sustained = SustainedConfig { seconds: settings.sustained_seconds, ..settings.sustained };
-    result.sustained =
-        Some(scenarios::sustained(&target, sustained).await.with_context(|| format!("{kind:?} sustained"))?);
+    let before = cpu_seconds(server.pid());
+    let booked =
+        scenarios::sustained(&target, sustained).await.with_context(|| format!("{kind:?} sustained"))?;
+    result.sustained_cpu_us = cpu_per_answer(before, cpu_seconds(server.pid()), booked.created);
+    result.sustained = Some(booked);
     server.stop();
     let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
     server.wait_healthy().await?;
@@ -452,4 +482,27 @@ pub async fn compare(settings: Settings) -> anyhow::Result<Report> {
         postgres,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_of_a_busy_process_grows_and_is_shared_over_its_answers() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid);
+        assert!(before.is_some_and(|seconds| seconds >= 0.0), "{before:?}");
+        let spin = std::time::Instant::now();
+        let mut sum = 0_u64;
+        while spin.elapsed() < std::time::Duration::from_millis(100) {
+            sum = std::hint::black_box(sum.wrapping_add(1));
+        }
+        let after = cpu_seconds(pid);
+        assert!(after >= before, "{before:?} → {after:?}");
+        assert_eq!(cpu_per_answer(Some(1.0), Some(1.5), 1_000), Some(500.0));
+        assert_eq!(cpu_per_answer(Some(1.0), Some(1.5), 0), None);
+        assert_eq!(cpu_per_answer(None, Some(1.5), 10), None);
+        assert_eq!(cpu_seconds(u32::MAX), None);
+    }
 }

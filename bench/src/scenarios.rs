@@ -270,6 +270,8 @@ pub async fn sustained(target: &Target, config: SustainedConfig) -> anyhow::Resu
 pub struct ReadResult {
     /// Answers per second.
     pub requests_per_second: f64,
+    /// Answers.
+    pub requests: usize,
     /// Request latency.
     pub latency: Percentiles,
     /// Size of one answer, bytes.
@@ -314,6 +316,7 @@ pub async fn read(target: &Target, connections: usize, seconds: u64) -> anyhow::
     let seconds = started.elapsed().as_secs_f64();
     Ok(ReadResult {
         requests_per_second: latencies.len() as f64 / seconds,
+        requests: latencies.len(),
         latency: percentiles(&mut latencies),
         body_bytes,
     })
