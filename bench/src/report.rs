@@ -67,6 +67,16 @@ fn ms(values: [f64; 3]) -> String {
     format!("{:.1} / {:.1} / {:.1}", values[0], values[1], values[2])
 }
 
+/// A table row continuing the scenario above it: one figure for ours and the
+/// reference, their ratio, and what goes in the ceiling's column.
+fn compared_row(out: &mut String, metric: &str, [ours, theirs]: [f64; 2], unit: &str, ceiling: &str) {
+    let _ = writeln!(
+        out,
+        "| | {metric} | {ours:.1} {unit} | {theirs:.1} {unit} | {:.2}× | {ceiling} |",
+        ratio(ours, theirs)
+    );
+}
+
 /// Whether every target that can be checked from this report is met.
 pub fn all_targets_met(report: &Report) -> bool {
     checks(report).iter().all(|(_, met)| *met)
@@ -144,13 +154,12 @@ pub fn markdown(report: &Report) -> String {
         ms(reference.read_latency),
         ms(ceiling.read_latency)
     );
-    let _ = writeln!(
-        out,
-        "| | server CPU per answer | {:.1} µs | {:.1} µs | {:.2}× | {:.1} µs |",
-        ours.read_cpu_us,
-        reference.read_cpu_us,
-        ratio(ours.read_cpu_us, reference.read_cpu_us),
-        ceiling.read_cpu_us
+    compared_row(
+        &mut out,
+        "server CPU per answer",
+        [ours.read_cpu_us, reference.read_cpu_us],
+        "µs",
+        &format!("{:.1} µs", ceiling.read_cpu_us),
     );
     let _ = writeln!(
         out,
@@ -168,12 +177,12 @@ pub fn markdown(report: &Report) -> String {
         ms(ours.sustained_latency),
         ms(reference.sustained_latency)
     );
-    let _ = writeln!(
-        out,
-        "| | server CPU per booking | {:.1} µs | {:.1} µs | {:.2}× | |",
-        ours.sustained_cpu_us,
-        reference.sustained_cpu_us,
-        ratio(ours.sustained_cpu_us, reference.sustained_cpu_us)
+    compared_row(
+        &mut out,
+        "server CPU per booking",
+        [ours.sustained_cpu_us, reference.sustained_cpu_us],
+        "µs",
+        "",
     );
     let _ = writeln!(
         out,
@@ -191,13 +200,7 @@ pub fn markdown(report: &Report) -> String {
         ms(ours.rush_latency),
         ms(reference.rush_latency)
     );
-    let _ = writeln!(
-        out,
-        "| | peak RSS (start-up + rush) | {:.1} MB | {:.1} MB | {:.2}× | |",
-        ours.peak_rss_mb,
-        reference.peak_rss_mb,
-        ratio(ours.peak_rss_mb, reference.peak_rss_mb)
-    );
+    compared_row(&mut out, "peak RSS (start-up + rush)", [ours.peak_rss_mb, reference.peak_rss_mb], "MB", "");
     let _ = writeln!(out, "| correctness | overbooked slots, lost `201`s | 0 | 0 | | |\n");
 
     let _ = writeln!(out, "## Targets\n");
