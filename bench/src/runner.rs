@@ -74,7 +74,7 @@ struct Server {
 
 /// CPU time (user + system, every thread) a process has used so far, in
 /// seconds, from `/proc/PID/stat`.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+fn cpu_seconds(pid: u32) -> Option<f64> {
     /// The unit of those fields: `USER_HZ`, 100 on every Linux this runs on.
     const TICKS_PER_SECOND: f64 = 100.0;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
