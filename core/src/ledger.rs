@@ -12,6 +12,7 @@
 //! threads must hold a lock around each decision: a decision is one critical
 //! section (check seats left and take one, never read, release, then write).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -463,9 +464,20 @@ impl Ledger {
 
     /// Stores a booking in its new state, undoing the effects of its old state
     /// on the counters, waitlist and indexes first.
+    ///
+    /// Each map is probed once: under sustained bookings these maps hold
+    /// hundreds of thousands of entries and every probe is a cache miss.
     fn put_booking(&mut self, booking: Booking, seq: u64) {
-        let key = (booking.slot_id.clone(), booking.member_id.clone());
-        if let Some(old) = self.bookings.remove(&booking.id) {
+        let (old, new) = match self.bookings.entry(booking.id.clone()) {
+            Entry::Occupied(entry) => {
+                let stored = entry.into_mut();
+                let old = std::mem::replace(stored, BookingRecord { booking, seq });
+                (Some(old), &stored.booking)
+            }
+            Entry::Vacant(entry) => (None, &entry.insert(BookingRecord { booking, seq }).booking),
+        };
+        let was_active = old.as_ref().is_some_and(|old| old.booking.status.is_active());
+        if let Some(old) = &old {
             if let Some(slot) = self.slots.get_mut(&old.booking.slot_id) {
                 match old.booking.status {
                     BookingStatus::Confirmed => slot.booked = slot.booked.saturating_sub(1),
@@ -475,26 +487,29 @@ impl Ledger {
                     BookingStatus::Cancelled => {}
                 }
             }
-            if old.booking.status.is_active() {
-                self.active.remove(&key);
-            }
         } else {
-            self.by_member.entry(booking.member_id.clone()).or_default().push(booking.id.clone());
+            self.by_member.entry(new.member_id.clone()).or_default().push(new.id.clone());
         }
-        if let Some(slot) = self.slots.get_mut(&booking.slot_id) {
-            match booking.status {
+        if let Some(slot) = self.slots.get_mut(&new.slot_id) {
+            match new.status {
                 BookingStatus::Confirmed => slot.booked += 1,
                 BookingStatus::Waitlisted => {
-                    slot.waitlist.insert(seq, booking.id.clone());
+                    slot.waitlist.insert(seq, new.id.clone());
                 }
                 BookingStatus::Cancelled => {}
             }
             *self.gym_versions.entry(slot.def.gym_id.clone()).or_insert(0) += 1;
         }
-        if booking.status.is_active() {
-            self.active.insert(key, booking.id.clone());
+        // A booking keeps its slot and member, so its key in `active` never moves.
+        match (was_active, new.status.is_active()) {
+            (false, true) => {
+                self.active.insert((new.slot_id.clone(), new.member_id.clone()), new.id.clone());
+            }
+            (true, false) => {
+                self.active.remove(&(new.slot_id.clone(), new.member_id.clone()));
+            }
+            _ => {}
         }
-        self.bookings.insert(booking.id.clone(), BookingRecord { booking, seq });
     }
 
     /// Moves waitlisted bookings into free seats, oldest first.
