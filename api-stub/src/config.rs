@@ -126,6 +126,25 @@ impl Config {
     }
 }
 
+/// How many threads run the server's async work: `GYM_WORKER_THREADS`, or
+/// else the number of cores this process may run on (its CPU affinity, as
+/// `taskset` or a container sets it). Read before the runtime starts, so it
+/// is not part of [`Config`].
+///
+/// One thread means a single-threaded runtime: with one core there is no
+/// other worker to steal tasks from, and the work-stealing scheduler's
+/// bookkeeping and cross-thread wake-ups cost about 1 µs per request for
+/// nothing (measured on capacity reads and bookings; see bench/README.md).
+pub fn worker_threads(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<usize> {
+    match lookup("GYM_WORKER_THREADS") {
+        Some(value) => match value.trim().parse::<usize>() {
+            Ok(threads) if threads > 0 => Ok(threads),
+            _ => bail!("GYM_WORKER_THREADS={value:?}: use a number of threads, 1 or more"),
+        },
+        None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+    }
+}
+
 /// Reads `127.0.0.1`, `0.0.0.0:8080` or `[::1]:3000`.
 fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
     let text = text.trim();
@@ -196,6 +215,19 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn worker_threads_follow_the_cores_unless_set() {
+        let unset = worker_threads(|_| None).expect("valid");
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(unset, cores);
+        assert_eq!(worker_threads(|_| Some(" 1 ".into())).ok(), Some(1));
+        assert_eq!(worker_threads(|_| Some("4".into())).ok(), Some(4));
+        for bad in ["0", "-1", "many", ""] {
+            let error = worker_threads(|_| Some(bad.into())).expect_err("refused");
+            assert!(error.to_string().contains("GYM_WORKER_THREADS"), "{error}");
+        }
     }
 
     #[test]

@@ -106,11 +106,31 @@ fn print_token(member: String, role: &str, ttl: &str, name: Option<String>) -> a
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // A missing .env is normal; a real environment variable always wins.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    runtime()?.block_on(run(cli))
+}
+
+/// The async runtime: one worker thread per core this process may use
+/// ([`api_stub::config::worker_threads`]); a single-threaded runtime when
+/// that is one.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = api_stub::config::worker_threads(|name| {
+        std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    })?;
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder.enable_all().build().context("starting the async runtime")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token { member, role, ttl, name } => print_token(member, &role, &ttl, name),
         Command::HashPassword => {
@@ -135,7 +155,8 @@ async fn main() -> anyhow::Result<()> {
             let state = api_stub::build_state(config).await?;
             let listener =
                 tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
-            tracing::info!(address = %listener.local_addr()?, store = state.store.kind(), "api-stub listening");
+            let threads = tokio::runtime::Handle::current().metrics().num_workers();
+            tracing::info!(address = %listener.local_addr()?, store = state.store.kind(), threads, "api-stub listening");
             api_stub::serve(listener, state, shutdown_signal()).await
         }
     }

@@ -215,6 +215,36 @@ async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
     assert_eq!(response.status(), StatusCode::CREATED, "the first server still books");
 }
 
+/// A server allowed one core runs a single-threaded runtime (forced here
+/// with `GYM_WORKER_THREADS=1`, as `taskset -c 0` would choose it): a rush
+/// still gets exactly the places, and SIGTERM still drains it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_threaded_server_hands_out_exactly_the_places_and_stops_cleanly() {
+    crate::helpers::raise_fd_limit();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("gym.sqlite").display());
+    let mut server = ChildServer::start_with(&database_url, &[("GYM_WORKER_THREADS", "1")]).await;
+    let threads = server.thread_names();
+    assert!(!threads.iter().any(|name| name == "tokio-rt-worker"), "no worker pool: {threads:?}");
+    let created = client()
+        .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
+        .bearer_auth(token("mbr_staff", Role::Operator))
+        .json(&slot_body("One core", Utc::now() + Duration::hours(3), 30))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let slot: Slot = created.json().await.expect("a slot");
+
+    let (acknowledged, answers) = Rush::start(&server, &slot, 600, "mbr_one_core_").finish().await;
+    assert_eq!(acknowledged.len(), 30, "exactly the places: {answers:?}");
+    assert_eq!(answers.get(&409), Some(&570), "everyone else is told the slot is full: {answers:?}");
+    assert_eq!(server.slot(slot.id.as_str()).await.booked, 30);
+
+    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
+    assert!(exit.is_some_and(|status| status.success()), "stops cleanly on SIGTERM: {exit:?}");
+}
+
 /// Every booking of a slot and its status, read from the database itself.
 pub async fn stored_statuses(kind: StoreKind, database_url: &str, slot_id: &str) -> HashMap<String, String> {
     match kind {

@@ -318,6 +318,11 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts the binary on a free port and waits until it is healthy.
     pub async fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// [`ChildServer::start`] with extra environment variables.
+    pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("an address").port()
@@ -330,6 +335,7 @@ impl ChildServer {
             .env("GYM_JWT_SECRET", SECRET)
             .env("GYM_SEED", "demo")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -354,6 +360,16 @@ impl ChildServer {
             tokio::time::sleep(StdDuration::from_millis(50)).await;
         }
         panic!("the server did not become healthy in {START_LIMIT:?}");
+    }
+
+    /// The names of the process's threads (Linux), e.g. `tokio-rt-worker`.
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks =
+            std::fs::read_dir(format!("/proc/{}/task", self.child.id())).expect("the process is alive");
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
     }
 
     /// `GET /v1/slots/{id}` on this server.
