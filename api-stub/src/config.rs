@@ -133,7 +133,7 @@ impl Config {
 ///
 /// One thread means a single-threaded runtime: with one core there is no
 /// other worker to steal tasks from, and the work-stealing scheduler's
-/// bookkeeping and cross-thread wake-ups cost about 1 µs per request for
+/// bookkeeping and cross-thread wake-ups cost about 0.5 µs per request for
 /// nothing (measured on capacity reads and bookings; see bench/README.md).
 pub fn worker_threads(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<usize> {
     match lookup("GYM_WORKER_THREADS") {
