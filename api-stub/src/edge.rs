@@ -7,8 +7,10 @@
 //! only what the API needs:
 //!
 //! - **Request id:** `x-request-id` is taken from the request or generated
-//!   (a per-process prefix and a counter), put on the request for handlers and
-//!   logs, and echoed on the response.
+//!   (a per-process prefix and a counter), recorded in the request's log span
+//!   and echoed on the response. A generated id is not added to the request's
+//!   headers: no handler reads it, and the insert cost every request ~250
+//!   instructions (callgrind).
 //! - **Logs:** a `request` span with method, path and request id around the
 //!   whole request; each answer at DEBUG, server errors at WARN.
 //! - **CORS** for the web app, any origin (the API uses bearer tokens, never
@@ -33,7 +35,7 @@ use tracing::Instrument;
 use crate::error;
 use crate::routes::bookings::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
-/// The request id header, set on every request and echoed on every response.
+/// The request id header: taken from the request or generated, echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS");
@@ -116,14 +118,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let request_id = match request.headers().get(&REQUEST_ID) {
             Some(id) => id.clone(),
-            None => {
-                let id = self.shared.new_request_id();
-                request.headers_mut().insert(REQUEST_ID, id.clone());
-                id
-            }
+            None => self.shared.new_request_id(),
         };
         let span = tracing::info_span!(
             "request",

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::store::RenderedCapacity;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -63,19 +64,18 @@ pub async fn capacity_show(
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let rendered = state.store.capacity_rendered(&GymId::new(gym_id), Utc::now()).await?;
-    let etag = rendered.etag;
-    if if_none_match.is_some_and(|value| matches_etag(&value, etag.to_str().unwrap_or_default())) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    Ok(capacity_answer(rendered, if_none_match.as_ref()))
+}
+
+/// The capacity answer for a rendering: `304` when `If-None-Match` names its
+/// tag, else `200` with the body.
+pub fn capacity_answer(rendered: RenderedCapacity, if_none_match: Option<&HeaderValue>) -> Response {
+    if if_none_match.is_some_and(|value| matches_etag(value, rendered.etag.to_str().unwrap_or_default())) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, rendered.etag)]).into_response();
     }
-    Ok((
-        [
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-        ],
-        rendered.body,
-    )
-        .into_response())
+    let mut response = Response::new(axum::body::Body::from(rendered.body));
+    *response.headers_mut() = rendered.headers;
+    response
 }
 
 /// The request's `If-None-Match`, read alone (the `HeaderMap` extractor would
