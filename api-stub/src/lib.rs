@@ -9,6 +9,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod events;
+pub mod hot;
 pub mod openapi;
 pub mod routes;
 pub mod seed;
@@ -39,10 +40,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The whole HTTP application: the router inside the [`edge`] every request
-/// passes (request id, tracing span, CORS, one error shape).
-pub fn app(state: AppState) -> edge::Edge<Router> {
-    edge::layer(router(state))
+/// The whole HTTP application: the router, with the two hottest routes
+/// dispatched before it ([`hot`]), inside the [`edge`] every request passes
+/// (request id, tracing span, CORS, one error shape).
+pub fn app(state: AppState) -> edge::Edge<hot::Hot<Router>> {
+    edge::layer(hot::Hot::new(router(state.clone()), state))
 }
 
 /// Opens the store, seeds it as configured and builds the state.

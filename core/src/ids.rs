@@ -38,6 +38,14 @@ macro_rules! id_type {
             }
         }
 
+        // Hash and equality are those of the text, so maps keyed by ids can be
+        // searched with a `&str` from a request path without building an id.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
                 formatter.write_str(&self.0)

@@ -200,7 +200,11 @@ impl Ledger {
     }
 
     /// A counter that changes whenever any slot of the gym changes.
-    pub fn gym_version(&self, gym_id: &GymId) -> u64 {
+    pub fn gym_version<Q>(&self, gym_id: &Q) -> u64
+    where
+        GymId: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         self.gym_versions.get(gym_id).copied().unwrap_or(0)
     }
 

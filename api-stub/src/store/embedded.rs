@@ -132,7 +132,7 @@ pub struct EmbeddedStore {
     /// The capacity endpoint's answer per gym, rendered once and served until
     /// the gym's version changes or its earliest slot ends: reads at the HTTP
     /// ceiling instead of a lock, a scan and a serialization per request.
-    rendered: Mutex<HashMap<GymId, CachedCapacity>>,
+    rendered: Mutex<HashMap<GymId, CachedCapacity, foldhash::fast::RandomState>>,
     events: EventHub,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -163,10 +163,21 @@ impl EmbeddedStore {
             inner: Mutex::new(Inner { ledger, next_lsn: 1, queue: Some(queue) }),
             durable,
             accounts: RwLock::new(accounts),
-            rendered: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(HashMap::default()),
             events,
             writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// The gym's rendered capacity if the cached rendering is still current
+    /// (same gym version, earliest slot not ended), without rendering or
+    /// allocating: the hot read path. `None` for an unknown gym too.
+    pub fn capacity_cached(&self, gym_id: &str, now: DateTime<Utc>) -> Option<RenderedCapacity> {
+        let version = self.lock().ledger.gym_version(gym_id);
+        let rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        let cached = rendered.get(gym_id)?;
+        (cached.version == version && cached.expires_at.is_none_or(|expires_at| now < expires_at))
+            .then(|| cached.rendered.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -288,22 +299,14 @@ impl StoreAdapter for EmbeddedStore {
         gym_id: &GymId,
         now: DateTime<Utc>,
     ) -> Result<RenderedCapacity, StoreError> {
-        let version = {
-            let inner = self.lock();
-            if inner.ledger.gym(gym_id).is_none() {
-                return Err(DomainError::GymNotFound(gym_id.to_string()).into());
-            }
-            inner.ledger.gym_version(gym_id)
-        };
-        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = rendered.get(gym_id)
-            && cached.version == version
-            && cached.expires_at.is_none_or(|expires_at| now < expires_at)
-        {
-            return Ok(cached.rendered.clone());
+        if let Some(cached) = self.capacity_cached(gym_id.as_str(), now) {
+            return Ok(cached);
         }
-        // Read the version again with the figures: a decision in between only
-        // makes this rendering newer than `version` says, never staler.
+        if self.lock().ledger.gym(gym_id).is_none() {
+            return Err(DomainError::GymNotFound(gym_id.to_string()).into());
+        }
+        // Read the version with the figures: a decision after it only makes
+        // this rendering newer than its version says, never staler.
         let (version, view, expires_at) = {
             let inner = self.lock();
             let view = CapacityView {
@@ -313,7 +316,11 @@ impl StoreAdapter for EmbeddedStore {
             (view.version, view, inner.ledger.capacity_expires_at(gym_id, now))
         };
         let fresh = RenderedCapacity::render(gym_id, view, now);
-        rendered.insert(gym_id.clone(), CachedCapacity { version, expires_at, rendered: fresh.clone() });
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two readers may render at once; keep whichever saw the later version.
+        if rendered.get(gym_id).is_none_or(|cached| cached.version <= version) {
+            rendered.insert(gym_id.clone(), CachedCapacity { version, expires_at, rendered: fresh.clone() });
+        }
         Ok(fresh)
     }
 

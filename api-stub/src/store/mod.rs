@@ -275,6 +275,15 @@ impl Store {
         dispatch!(self, store => store.capacity_rendered(gym_id, now).await)
     }
 
+    /// A gym's capacity answer if a current rendering is cached in memory
+    /// (the embedded store; PostgreSQL has none): served without routing.
+    pub fn capacity_cached(&self, gym_id: &str, now: DateTime<Utc>) -> Option<RenderedCapacity> {
+        match self {
+            Store::Embedded(store) => store.capacity_cached(gym_id, now),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// See [`StoreAdapter::slot`].
     pub async fn slot(&self, slot_id: &SlotId) -> Result<Slot, StoreError> {
         dispatch!(self, store => store.slot(slot_id).await)
