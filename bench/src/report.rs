@@ -137,7 +137,7 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
     let _ = writeln!(
         out,
-        "| capacity read ({} slots, {} connections, {} s) | req/s | {:.0} | {:.0} | {:.1}× | {:.0} (ours = {:.2}×) |",
+        "| capacity read ({} slots, {} connections, {} s) | req/s | {:.0} | {:.0} | {:.2}× | {:.0} (ours = {:.2}×) |",
         crate::scenarios::READ_SLOTS,
         settings.read_connections,
         settings.read_seconds,
@@ -163,7 +163,7 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| sustained bookings ({} slots, {} connections, {} s) | bookings/s | {:.0} | {:.0} | {:.1}× | |",
+        "| sustained bookings ({} slots, {} connections, {} s) | bookings/s | {:.0} | {:.0} | {:.2}× | |",
         settings.sustained.slots,
         settings.sustained.connections,
         settings.sustained_seconds,
@@ -282,7 +282,7 @@ fn per_round(report: &Report) -> String {
         let (ours_booked, theirs_booked) = (booked(Kind::OursSqlite), booked(Kind::Reference));
         let _ = writeln!(
             out,
-            "| {} | {ours:.0} / {theirs:.0} / {ceiling:.0} | {:.1}× | {:.2}× | {ours_booked:.0} / {theirs_booked:.0} | {:.1}× |",
+            "| {} | {ours:.0} / {theirs:.0} / {ceiling:.0} | {:.2}× | {:.2}× | {ours_booked:.0} / {theirs_booked:.0} | {:.2}× |",
             index + 1,
             ratio(ours, theirs),
             ratio(ours, ceiling),
@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn the_table_shows_ratios_and_marks_targets() {
         let text = markdown(&report());
-        assert!(text.contains("| 70000 | 12000 | 5.8× |"), "{text}");
+        assert!(text.contains("| 70000 | 12000 | 5.83× |"), "{text}");
         assert!(text.contains("capacity read ≥ 0.7× axum ceiling | ✅ met"), "{text}");
         assert!(text.contains("| 1 | 70000 / 12000 / "), "every round is listed: {text}");
         assert!(text.contains("| server CPU per booking | 33.3 µs | 200.0 µs | 0.17× |"), "{text}");
