@@ -70,8 +70,10 @@ pub async fn capacity_show(
 /// The capacity answer for a rendering: `304` when `If-None-Match` names its
 /// tag, else `200` with the body. Also used by [`crate::hot`].
 pub fn capacity_answer(rendered: RenderedCapacity, if_none_match: Option<&HeaderValue>) -> Response {
-    if if_none_match.is_some_and(|value| matches_etag(value, rendered.etag.to_str().unwrap_or_default())) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, rendered.etag)]).into_response();
+    if let Some(etag) = rendered.headers.get(header::ETAG)
+        && if_none_match.is_some_and(|value| matches_etag(value, etag.to_str().unwrap_or_default()))
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.clone())]).into_response();
     }
     let mut response = Response::new(axum::body::Body::from(rendered.body));
     *response.headers_mut() = rendered.headers;

@@ -85,14 +85,13 @@ pub struct CapacityView {
 /// The capacity endpoint's answer, ready to send: an `ETag` and a JSON body.
 #[derive(Clone, Debug)]
 pub struct RenderedCapacity {
-    /// Weak entity tag: the gym's version and the number of slots, as a
-    /// header value (cloning it per answer is a reference count, not a copy).
-    pub etag: axum::http::HeaderValue,
     /// The serialized `CapacitySnapshot`.
     pub body: bytes::Bytes,
-    /// The `200` answer's headers (`ETag`, `Cache-Control`, `Content-Type`,
-    /// `Content-Length`), built once per rendering: a copy of a finished map
-    /// per answer costs less than hashing four names into a new one.
+    /// The `200` answer's headers, built once per rendering: a copy of a
+    /// finished map per answer costs less than hashing four names into a new
+    /// one. `ETag` is a weak tag of the gym's version and the number of slots
+    /// (cloning it is a reference count, not a copy); then `Cache-Control`,
+    /// `Content-Type` and `Content-Length`.
     pub headers: axum::http::HeaderMap,
 }
 
@@ -111,11 +110,11 @@ impl RenderedCapacity {
         // Room for the request id and CORS headers the edge adds, so the copy
         // never grows on the way out.
         let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(header::ETAG, etag.clone());
+        headers.insert(header::ETAG, etag);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        Self { etag, body, headers }
+        Self { body, headers }
     }
 }
 
