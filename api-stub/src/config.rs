@@ -66,7 +66,12 @@ pub struct Config {
     pub pg_pool_size: u32,
     /// How long login tokens last.
     pub token_ttl: chrono::Duration,
+    /// Embedded store: how often journaled writes are applied to SQLite.
+    pub apply_interval: std::time::Duration,
 }
+
+/// Default for [`Config::apply_interval`].
+pub const DEFAULT_APPLY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Default for Config {
     fn default() -> Self {
@@ -78,13 +83,15 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             pg_pool_size: 16,
             token_ttl: chrono::Duration::hours(12),
+            apply_interval: DEFAULT_APPLY_INTERVAL,
         }
     }
 }
 
 impl Config {
     /// Defaults overridden by `BIND_ADDR`, `PORT`, `DATABASE_URL`,
-    /// `GYM_JWT_SECRET`, `GYM_SEED`, `GYM_BODY_LIMIT`, `GYM_PG_POOL_SIZE`, `GYM_TOKEN_TTL`.
+    /// `GYM_JWT_SECRET`, `GYM_SEED`, `GYM_BODY_LIMIT`, `GYM_PG_POOL_SIZE`, `GYM_TOKEN_TTL`,
+    /// `GYM_APPLY_INTERVAL_MS`.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
     }
@@ -121,6 +128,12 @@ impl Config {
         }
         if let Some(ttl) = lookup("GYM_TOKEN_TTL") {
             config.token_ttl = parse_duration(&ttl).with_context(|| format!("GYM_TOKEN_TTL={ttl:?}"))?;
+        }
+        if let Some(ms) = lookup("GYM_APPLY_INTERVAL_MS") {
+            config.apply_interval = match ms.trim().parse::<u64>() {
+                Ok(ms @ 1..=86_400_000) => std::time::Duration::from_millis(ms),
+                _ => bail!("GYM_APPLY_INTERVAL_MS={ms:?}: use milliseconds, from 1 to 86400000"),
+            };
         }
         Ok(config)
     }
@@ -205,6 +218,17 @@ mod tests {
         let error = config_from(&[("PORT", "eighty")]).expect_err("not a port");
         assert!(error.to_string().contains("PORT"));
         assert!(config_from(&[("GYM_SEED", "lots")]).is_err());
+    }
+
+    #[test]
+    fn the_apply_interval_is_whole_milliseconds_from_one_to_a_day() {
+        assert_eq!(config_from(&[]).map(|config| config.apply_interval).ok(), Some(DEFAULT_APPLY_INTERVAL));
+        let config = config_from(&[("GYM_APPLY_INTERVAL_MS", " 200 ")]).expect("valid");
+        assert_eq!(config.apply_interval, std::time::Duration::from_millis(200));
+        for bad in ["0", "-5", "1.5", "soon", "86400001"] {
+            let error = config_from(&[("GYM_APPLY_INTERVAL_MS", bad)]).expect_err(bad);
+            assert!(error.to_string().contains("GYM_APPLY_INTERVAL_MS"), "{error}");
+        }
     }
 
     #[test]

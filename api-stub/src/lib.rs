@@ -60,7 +60,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             bytes.to_vec()
         }
     };
-    let store = Store::open(&config.database_url, config.pg_pool_size).await.context("opening the store")?;
+    let store = Store::open(&config.database_url, config.pg_pool_size, config.apply_interval)
+        .await
+        .context("opening the store")?;
     if config.seed != SeedMode::None {
         let timetable = config.seed == SeedMode::Demo;
         let report =

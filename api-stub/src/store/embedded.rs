@@ -1,18 +1,23 @@
-//! The embedded store: the ledger in memory, made durable in SQLite.
+//! The embedded store: the ledger in memory, made durable by a commit
+//! journal and kept in SQLite.
 //!
 //! Every decision runs inside one `std::sync::Mutex` guard around the
 //! [`Ledger`]: check seats left and take one is a single critical section,
 //! never read, release, then write. Under that same guard the decision's row
 //! changes are queued, with a log sequence number (LSN), to one writer thread.
-//! The writer commits whatever has queued up in one SQLite transaction (group
-//! commit: one fsync for many bookings) and then publishes the highest durable
-//! LSN. A request is answered only once its LSN is durable, so every `201` is on
-//! disk; even a refusal waits for the state it was decided on to be durable.
+//! The writer takes whatever has queued up, appends it to the commit journal as one
+//! record (group commit: one synchronous write for many bookings, see
+//! [`journal`]) and then publishes the highest durable LSN. A request is
+//! answered only once its LSN is durable, so every `201` is on disk; even a
+//! refusal waits for the state it was decided on to be durable. Every
+//! [`Options::apply_interval`] the writer applies the journaled writes to
+//! SQLite in one transaction, and at start-up it replays into SQLite whatever
+//! the journal holds beyond the last apply.
 //!
-//! If a commit keeps failing, the store marks itself failed: waiting and new
-//! requests get `503 store_unavailable`, and a restart reloads the file (the
-//! in-memory ledger may be ahead of the disk at that point, so it must not be
-//! trusted any more).
+//! If a commit or an apply keeps failing, the store marks itself failed:
+//! waiting and new requests get `503 store_unavailable`, and a restart
+//! reloads the file and the journal (the in-memory ledger may be ahead of the
+//! disk at that point, so it must not be trusted any more).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,14 +34,21 @@ use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId, validate};
 use tokio::sync::oneshot;
 
 use crate::events::EventHub;
+use crate::store::journal::{self, Journal};
 use crate::store::sqlite::{self, Write};
 use crate::store::{
     Account, BookCommand, Booked, CapacityView, RenderedCapacity, StoreAdapter, StoreError, new_id,
 };
 
-/// Most writes committed in one transaction.
+/// Most writes committed in one journal record.
 const MAX_BATCH: usize = 4096;
-/// Commit attempts before the store gives up and marks itself failed.
+/// Most journaled writes waiting to be applied to SQLite: past this, the
+/// writer applies them without waiting for the interval.
+const MAX_UNAPPLIED: usize = 16_384;
+/// Once everything is applied, the journal starts over from its beginning
+/// if it has grown past this: the file stays a few MiB.
+const REWIND_AT: u64 = 4 << 20;
+/// Commit or apply attempts before the store gives up and marks itself failed.
 const COMMIT_ATTEMPTS: u32 = 4;
 
 /// How far the file is durable, and the requests waiting for their LSN.
@@ -163,10 +175,15 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating and migrating) the SQLite file, loads it into memory
-    /// and starts the writer thread.
-    pub fn open(path: &Path, events: EventHub) -> anyhow::Result<Self> {
-        let conn = sqlite::open(path)?;
+    /// Opens (creating and migrating) the SQLite file, replays the commit
+    /// journal into it, loads it into memory and starts the writer thread,
+    /// which applies journaled writes to SQLite every `apply_interval`.
+    pub fn open(path: &Path, events: EventHub, apply_interval: std::time::Duration) -> anyhow::Result<Self> {
+        let mut conn = sqlite::open(path)?;
+        let journal_path = journal::path_for(path);
+        let last_lsn = replay_journal(&mut conn, &journal_path)?;
+        let (journal_id, _) = sqlite::journal_state(&conn)?;
+        let journal = Journal::open(&journal_path, journal_id)?;
         let (changes, stored_accounts) = sqlite::load(&conn).context("loading the database")?;
         let mut ledger = Ledger::new();
         ledger.restore(&changes);
@@ -179,16 +196,18 @@ impl EmbeddedStore {
         let (queue, receiver) = mpsc::channel();
         let durable = Arc::new(Durability {
             runtime: tokio::runtime::Handle::try_current().ok(),
+            waiting: Mutex::new(Waiting { lsn: last_lsn, ..Waiting::default() }),
             ..Durability::default()
         });
         let (writer_durable, writer_events) = (Arc::clone(&durable), events.clone());
+        let writer = Writer { conn, journal, apply_interval, unapplied: Vec::new() };
         let writer = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver, &writer_durable, writer_events))
+            .name("store-writer".into())
+            .spawn(move || writer.run(receiver, &writer_durable, &writer_events))
             .context("starting the writer thread")?;
         tracing::info!(path = %path.display(), bookings = ledger.booking_count(), "opened the sqlite store");
         Ok(Self {
-            inner: Mutex::new(Inner { ledger, next_lsn: 1, queue: Some(queue) }),
+            inner: Mutex::new(Inner { ledger, next_lsn: last_lsn + 1, queue: Some(queue) }),
             durable,
             accounts: RwLock::new(accounts),
             rendered: Mutex::new(HashMap::default()),
@@ -470,49 +489,168 @@ impl Inner {
     }
 }
 
-/// The writer thread: commits queued writes in batches, publishes the durable
-/// LSN, then tells live subscribers about the slots that changed.
-fn run_writer(
-    mut conn: rusqlite::Connection,
-    receiver: mpsc::Receiver<Pending>,
-    durable: &Durability,
-    events: EventHub,
-) {
-    // However the writer ends (the queue closed, a commit failed for good, or
-    // a panic), nobody is left waiting for a commit that will never come.
-    let _close = CloseOnExit(durable);
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
+/// Applies to SQLite every journaled write it does not have yet, so that
+/// SQLite alone holds every acknowledged write again. Returns the last LSN
+/// durable anywhere: the next write gets the one after it.
+fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyhow::Result<u64> {
+    let (journal_id, applied) = sqlite::journal_state(conn)?;
+    let records = journal::recover(journal_path, journal_id)?;
+    let mut next = applied + 1;
+    let mut writes = Vec::new();
+    for record in &records {
+        for (lsn, write) in (record.first_lsn..).zip(&record.writes) {
+            if lsn < next {
+                continue; // applied before the server stopped
             }
+            if lsn > next {
+                anyhow::bail!(
+                    "{} skips from LSN {} to {lsn}: it does not continue this database file                      (restored from a backup?); move it aside to start from the file alone",
+                    journal_path.display(),
+                    next - 1
+                );
+            }
+            writes.push(write);
+            next += 1;
         }
-        let writes: Vec<&Write> = batch.iter().map(|pending| &pending.write).collect();
-        let mut attempt = 1;
-        while let Err(error) = sqlite::commit(&mut conn, &writes) {
-            if attempt >= COMMIT_ATTEMPTS {
-                tracing::error!(error = %error, writes = writes.len(), "sqlite commit failed for good; refusing writes");
-                durable.failed.store(true, Ordering::SeqCst);
+    }
+    if !writes.is_empty() {
+        sqlite::commit(conn, &writes, next - 1).context("applying the commit journal")?;
+        tracing::info!(writes = writes.len(), lsn = next - 1, "replayed the commit journal into sqlite");
+    }
+    Ok(next - 1)
+}
+
+/// The writer thread's state: SQLite, the journal in front of it, and the
+/// journaled writes not yet applied to SQLite.
+struct Writer {
+    conn: rusqlite::Connection,
+    journal: Journal,
+    apply_interval: std::time::Duration,
+    unapplied: Vec<Pending>,
+}
+
+impl Writer {
+    /// Commits queued writes to the journal in batches, publishes the
+    /// durable LSN, tells live subscribers about the slots that changed, and
+    /// applies to SQLite every `apply_interval`. Ends when the queue closes
+    /// (after a last apply) or a commit or apply fails for good.
+    fn run(mut self, receiver: mpsc::Receiver<Pending>, durable: &Durability, events: &EventHub) {
+        // However the writer ends (the queue closed, a commit failed for good, or
+        // a panic), nobody is left waiting for a commit that will never come.
+        let _close = CloseOnExit(durable);
+        let mut applied_at = std::time::Instant::now();
+        loop {
+            let first = if self.unapplied.is_empty() {
+                receiver.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                receiver.recv_timeout(self.apply_interval.saturating_sub(applied_at.elapsed()))
+            };
+            let first = match first {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if !self.apply(durable) {
+                        return;
+                    }
+                    applied_at = std::time::Instant::now();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(pending) => batch.push(pending),
+                    Err(_) => break,
+                }
+            }
+            if !self.commit(&batch, durable) {
                 return;
             }
-            tracing::warn!(error = %error, attempt, "sqlite commit failed; retrying");
-            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
-            attempt += 1;
-        }
-        let last = batch.last().map_or(0, |pending| pending.lsn);
-        durable.committed(last);
-        for pending in &batch {
-            if let Write::Changes(changes) = &pending.write {
-                for change in changes {
-                    if let Change::Slot(slot) = change {
-                        events.publish(&slot.gym_id, slot.capacity_entry());
+            for pending in &batch {
+                if let Write::Changes(changes) = &pending.write {
+                    for change in changes {
+                        if let Change::Slot(slot) = change {
+                            events.publish(&slot.gym_id, slot.capacity_entry());
+                        }
                     }
                 }
             }
+            self.unapplied.extend(batch);
+            if self.unapplied.len() >= MAX_UNAPPLIED || applied_at.elapsed() >= self.apply_interval {
+                if !self.apply(durable) {
+                    return;
+                }
+                applied_at = std::time::Instant::now();
+            }
         }
+        // The queue closed (shutdown): leave SQLite complete.
+        self.apply(durable);
     }
+
+    /// Makes a batch durable in the journal and wakes its requests; false
+    /// (and the store marked failed) if that keeps failing.
+    fn commit(&mut self, batch: &[Pending], durable: &Durability) -> bool {
+        let writes: Vec<&Write> = batch.iter().map(|pending| &pending.write).collect();
+        // The ledger never takes more places than a slot has. Should a bug
+        // ever make it, refuse the whole batch rather than acknowledge it:
+        // the same guarantee as the `CHECK (booked <= capacity)` in SQLite,
+        // before the write is durable instead of after.
+        if let Some(slot) = overbooked(&writes) {
+            tracing::error!(slot = %slot.id, booked = slot.booked, capacity = slot.capacity, "a decision overbooked a slot; refusing writes");
+            durable.failed.store(true, Ordering::SeqCst);
+            return false;
+        }
+        let first_lsn = batch.first().map_or(0, |pending| pending.lsn);
+        let mut attempt = 1;
+        while let Err(error) = self.journal.append(first_lsn, &writes) {
+            if attempt >= COMMIT_ATTEMPTS {
+                tracing::error!(error = %error, writes = writes.len(), "journal commit failed for good; refusing writes");
+                durable.failed.store(true, Ordering::SeqCst);
+                return false;
+            }
+            tracing::warn!(error = %error, attempt, "journal commit failed; retrying");
+            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
+            attempt += 1;
+        }
+        durable.committed(batch.last().map_or(0, |pending| pending.lsn));
+        true
+    }
+
+    /// Applies every journaled write to SQLite in one transaction, then lets
+    /// the journal start over once it has grown. False (and the store marked
+    /// failed) if that keeps failing: the writes stay in the journal, and a
+    /// restart applies them.
+    fn apply(&mut self, durable: &Durability) -> bool {
+        let Some(last) = self.unapplied.last().map(|pending| pending.lsn) else { return true };
+        let writes: Vec<&Write> = self.unapplied.iter().map(|pending| &pending.write).collect();
+        let mut attempt = 1;
+        while let Err(error) = sqlite::commit(&mut self.conn, &writes, last) {
+            if attempt >= COMMIT_ATTEMPTS {
+                tracing::error!(error = %error, writes = writes.len(), "applying the journal to sqlite failed for good; refusing writes");
+                durable.failed.store(true, Ordering::SeqCst);
+                return false;
+            }
+            tracing::warn!(error = %error, attempt, "applying the journal to sqlite failed; retrying");
+            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
+            attempt += 1;
+        }
+        self.unapplied.clear();
+        if self.journal.position() >= REWIND_AT {
+            self.journal.rewind();
+        }
+        true
+    }
+}
+
+/// A slot in the batch with more places booked than it has.
+fn overbooked<'a>(writes: &[&'a Write]) -> Option<&'a Slot> {
+    writes.iter().find_map(|write| match write {
+        Write::Changes(changes) => changes.iter().find_map(|change| match change {
+            Change::Slot(slot) if slot.booked > slot.capacity => Some(slot),
+            _ => None,
+        }),
+        Write::Account(_) => None,
+    })
 }
 
 /// Closes [`Durability`] when the writer thread ends; a panic counts as failed.

@@ -9,6 +9,7 @@
 //! and dispatch is a predictable match.
 
 pub mod embedded;
+mod journal;
 pub mod postgres;
 mod sqlite;
 
@@ -207,10 +208,15 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Opens the store named by a `DATABASE_URL`.
-    pub async fn open(database_url: &str, pg_pool_size: u32) -> anyhow::Result<Self> {
+    /// Opens the store named by a `DATABASE_URL`. `apply_interval`: see
+    /// [`embedded::EmbeddedStore::open`].
+    pub async fn open(
+        database_url: &str,
+        pg_pool_size: u32,
+        apply_interval: std::time::Duration,
+    ) -> anyhow::Result<Self> {
         if let Some(path) = sqlite_path(database_url) {
-            let store = embedded::EmbeddedStore::open(&path, EventHub::new())?;
+            let store = embedded::EmbeddedStore::open(&path, EventHub::new(), apply_interval)?;
             return Ok(Self::Embedded(Arc::new(store)));
         }
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {

@@ -2,7 +2,8 @@
 //!
 //! The file is opened in WAL mode with `synchronous=FULL`: a commit returns
 //! only after the WAL is fsynced, so a committed batch survives a process
-//! crash *and* a power loss. All writes come from one writer thread; this
+//! crash *and* a power loss. All writes come from one writer thread, which
+//! applies what the commit journal (`journal.rs`) has made durable; this
 //! module is plain synchronous rusqlite and knows nothing of async.
 
 use std::collections::HashMap;
@@ -84,9 +85,28 @@ INSERT INTO bookings_v2 (seq, id, slot_id, member_id, status, created_at_ms)
 DROP TABLE bookings;
 ALTER TABLE bookings_v2 RENAME TO bookings;
 "#,
+    // 3: the commit journal in front of this file (see `journal.rs`): its id,
+    // which ties a journal file to this database, and the last LSN whose
+    // write is applied here. Written in the same transaction as the writes.
+    r#"
+CREATE TABLE journal (
+    id INTEGER NOT NULL,
+    applied_lsn INTEGER NOT NULL CHECK (applied_lsn >= 0)
+);
+INSERT INTO journal (id, applied_lsn) VALUES (random(), 0);
+"#,
 ];
 
+/// The commit journal's id and the last LSN applied to this file.
+pub fn journal_state(conn: &Connection) -> anyhow::Result<(u64, u64)> {
+    let (id, applied): (i64, i64) = conn
+        .query_row("SELECT id, applied_lsn FROM journal", [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .context("reading the journal's state")?;
+    Ok((id.cast_unsigned(), applied.cast_unsigned()))
+}
+
 /// One write the writer thread commits.
+#[derive(Clone, Debug)]
 pub enum Write {
     /// Rows a ledger decision changed.
     Changes(Vec<Change>),
@@ -324,14 +344,15 @@ pub fn load(conn: &Connection) -> anyhow::Result<(Vec<Change>, Vec<Account>)> {
     Ok((changes, accounts))
 }
 
-/// Commits a batch of writes in one transaction (one fsync for all of them).
+/// Commits a batch of writes in one transaction (one fsync for all of them)
+/// and records `applied_lsn`, the LSN of the batch's last write, with them.
 ///
 /// Rows are written by kind, parents first (gyms, slots, bookings, keys), so
 /// foreign keys hold at every statement. A slot changed by many bookings in
 /// the batch is written once, in its last state: under load that halves the
 /// statements per booking. Each statement is looked up once per batch, not
 /// once per row.
-pub fn commit(conn: &mut Connection, batch: &[&Write]) -> rusqlite::Result<()> {
+pub fn commit(conn: &mut Connection, batch: &[&Write], applied_lsn: u64) -> rusqlite::Result<()> {
     let mut gyms = Vec::new();
     let mut slots: HashMap<&str, &Slot> = HashMap::new();
     let mut slot_order = Vec::new();
@@ -436,6 +457,7 @@ pub fn commit(conn: &mut Connection, batch: &[&Write]) -> rusqlite::Result<()> {
             }
         ])?;
     }
+    tx.prepare_cached("UPDATE journal SET applied_lsn = ?1")?.execute([applied_lsn.cast_signed()])?;
     tx.commit()
 }
 
@@ -550,10 +572,10 @@ mod tests {
             seq: n,
         };
         let first = Write::Changes(vec![Change::Gym(gym), Change::Slot(slot(0))]);
-        commit(&mut conn, &[&first])?;
+        commit(&mut conn, &[&first], 1)?;
         let second = Write::Changes(vec![booking(1), Change::Slot(slot(1))]);
         let third = Write::Changes(vec![booking(2), Change::Slot(slot(2))]);
-        commit(&mut conn, &[&second, &third])?;
+        commit(&mut conn, &[&second, &third], 3)?;
 
         let (booked, rows): (u32, u32) = conn.query_row(
             "SELECT booked, (SELECT count(*) FROM bookings WHERE slot_id = 'slot_a') FROM slots WHERE id = 'slot_a'",
@@ -588,7 +610,7 @@ mod tests {
         // 5th booking is made and cancelled within the same batch.
         let mut changes: Vec<Change> = (1..=22).map(|seq| booking(seq, BookingStatus::Confirmed)).collect();
         changes.push(booking(5, BookingStatus::Cancelled));
-        commit(&mut conn, &[&Write::Changes(changes)])?;
+        commit(&mut conn, &[&Write::Changes(changes)], 1)?;
 
         let (rows, confirmed): (u32, u32) = conn.query_row(
             "SELECT count(*), count(*) FILTER (WHERE status = 'confirmed') FROM bookings",

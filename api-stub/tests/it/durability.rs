@@ -245,6 +245,42 @@ async fn a_single_threaded_server_hands_out_exactly_the_places_and_stops_cleanly
     assert!(exit.is_some_and(|status| status.success()), "stops cleanly on SIGTERM: {exit:?}");
 }
 
+/// Applies to SQLite held back for a day: everything the server acknowledged
+/// lives only in its commit journal when it is killed. The restarted server
+/// replays the journal into SQLite and has every booking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookings_only_in_the_commit_journal_survive_a_kill_and_reach_sqlite() {
+    crate::helpers::raise_fd_limit();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("gym.sqlite").display());
+    let mut server = ChildServer::start_with(&database_url, &[("GYM_APPLY_INTERVAL_MS", "86400000")]).await;
+    let created = client()
+        .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
+        .bearer_auth(token("mbr_staff", Role::Operator))
+        .json(&slot_body("Journal only", Utc::now() + Duration::hours(3), 100))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let slot: Slot = created.json().await.expect("a slot");
+    let (acknowledged, answers) = Rush::start(&server, &slot, 150, "mbr_journal_").finish().await;
+    assert_eq!(acknowledged.len(), 100, "{answers:?}");
+
+    server.kill_hard();
+    let applied = stored_statuses(StoreKind::Sqlite, &database_url, slot.id.as_str()).await;
+    assert!(applied.is_empty(), "nothing was applied to SQLite before the kill: {} rows", applied.len());
+
+    let mut server = ChildServer::start(&database_url).await;
+    assert_eq!(server.slot(slot.id.as_str()).await.booked, 100);
+    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
+    assert!(exit.is_some_and(|status| status.success()), "stops cleanly: {exit:?}");
+    let stored = stored_statuses(StoreKind::Sqlite, &database_url, slot.id.as_str()).await;
+    assert_eq!(stored.len(), 100, "every acknowledged booking is in SQLite now");
+    for booking_id in &acknowledged {
+        assert_eq!(stored.get(booking_id).map(String::as_str), Some("confirmed"), "{booking_id}");
+    }
+}
+
 /// Every booking of a slot and its status, read from the database itself.
 pub async fn stored_statuses(kind: StoreKind, database_url: &str, slot_id: &str) -> HashMap<String, String> {
     match kind {
