@@ -127,6 +127,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         builder.worker_threads(threads);
         builder
     };
+    // The embedded store's writer commits when this runtime runs out of work.
+    api_stub::store::idle::install(&mut builder, threads);
     builder.enable_all().build().context("starting the async runtime")
 }
 

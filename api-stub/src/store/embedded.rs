@@ -5,7 +5,8 @@
 //! [`Ledger`]: check seats left and take one is a single critical section,
 //! never read, release, then write. Under that same guard the decision's row
 //! changes are queued, with a log sequence number (LSN), to one writer thread.
-//! The writer takes whatever has queued up, appends it to the commit journal as one
+//! The writer gathers what has queued up (until the runtime has no request
+//! left to decide, see [`idle`]), appends it to the commit journal as one
 //! record (group commit: one synchronous write for many bookings, see
 //! [`journal`]) and then publishes the highest durable LSN. A request is
 //! answered only once its LSN is durable, so every `201` is on disk; even a
@@ -34,6 +35,7 @@ use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId, validate};
 use tokio::sync::oneshot;
 
 use crate::events::EventHub;
+use crate::store::idle;
 use crate::store::journal::{self, Journal};
 use crate::store::sqlite::{self, Write};
 use crate::store::{
@@ -48,6 +50,11 @@ const MAX_UNAPPLIED: usize = 16_384;
 /// Once everything is applied, the journal starts over from its beginning
 /// if it has grown past this: the file stays a few MiB.
 const REWIND_AT: u64 = 4 << 20;
+/// Longest a commit waits for the runtime to finish deciding requests that
+/// could join it (see [`gather`]).
+const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(300);
+/// A batch this large is committed without waiting.
+const GATHER_ENOUGH: usize = 256;
 /// Commit or apply attempts before the store gives up and marks itself failed.
 const COMMIT_ATTEMPTS: u32 = 4;
 
@@ -539,6 +546,7 @@ impl Writer {
         // a panic), nobody is left waiting for a commit that will never come.
         let _close = CloseOnExit(durable);
         let mut applied_at = std::time::Instant::now();
+        idle::register_writer();
         loop {
             let first = if self.unapplied.is_empty() {
                 receiver.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
@@ -556,13 +564,7 @@ impl Writer {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(pending) => batch.push(pending),
-                    Err(_) => break,
-                }
-            }
+            let batch = gather(first, &receiver);
             if !self.commit(&batch, durable) {
                 return;
             }
@@ -639,6 +641,30 @@ impl Writer {
             self.journal.rewind();
         }
         true
+    }
+}
+
+/// The batch to commit next, starting with `first`: everything queued, and
+/// while the runtime still has requests to decide (see [`idle`]), what they
+/// add within [`GATHER_MAX`].
+fn gather(first: Pending, receiver: &mpsc::Receiver<Pending>) -> Vec<Pending> {
+    let mut batch = vec![first];
+    let deadline = std::time::Instant::now() + GATHER_MAX;
+    loop {
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        if batch.len() >= GATHER_ENOUGH || !idle::gathering() || idle::runtime_idle() {
+            return batch;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return batch;
+        }
+        idle::wait(deadline - now);
     }
 }
 

@@ -9,6 +9,7 @@
 //! and dispatch is a predictable match.
 
 pub mod embedded;
+pub mod idle;
 mod journal;
 pub mod postgres;
 mod sqlite;
