@@ -81,7 +81,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         connections: usize,
         /// Slots (of 1,000 places each).
-        #[arg(long, default_value_t = 400)]
+        #[arg(long, default_value_t = 1_000)]
         slots: usize,
     },
     /// Capacity reads against a running server.
@@ -155,7 +155,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 read_seconds: if quick { 2 } else { 5 },
                 sustained_seconds: if quick { 3 } else { 8 },
                 rush: RushConfig { members: 5_000, capacity: 30, in_flight: 500 },
-                sustained: SustainedConfig { slots: 400, capacity: 1_000, connections: 64, seconds: 8 },
+                sustained: SustainedConfig { slots: 1_000, capacity: 1_000, connections: 64, seconds: 8 },
                 read_connections: 64,
                 sse_subscribers: if quick { sse.min(1_000) } else { sse },
                 postgres,
