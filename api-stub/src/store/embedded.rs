@@ -8,12 +8,12 @@
 //! The writer gathers what has queued up (until the runtime has no request
 //! left to decide, see [`idle`]), appends it to the commit journal as one
 //! record (group commit: one synchronous write for many bookings, see
-//! [`journal`]) and then publishes the highest durable LSN. A request is
-//! answered only once its LSN is durable, so every `201` is on disk; even a
-//! refusal waits for the state it was decided on to be durable. Every
-//! [`Options::apply_interval`] the writer applies the journaled writes to
-//! SQLite in one transaction, and at start-up it replays into SQLite whatever
-//! the journal holds beyond the last apply.
+//! `store/journal.rs`) and then publishes the highest durable LSN. A request
+//! is answered only once its LSN is durable, so every `201` is on disk; even
+//! a refusal waits for the state it was decided on to be durable. Every
+//! `apply_interval` (see [`EmbeddedStore::open`]) the writer applies the
+//! journaled writes to SQLite in one transaction, and at start-up it replays
+//! into SQLite whatever the journal holds beyond the last apply.
 //!
 //! If a commit or an apply keeps failing, the store marks itself failed:
 //! waiting and new requests get `503 store_unavailable`, and a restart
@@ -603,16 +603,9 @@ impl Writer {
             return false;
         }
         let first_lsn = batch.first().map_or(0, |pending| pending.lsn);
-        let mut attempt = 1;
-        while let Err(error) = self.journal.append(first_lsn, &writes) {
-            if attempt >= COMMIT_ATTEMPTS {
-                tracing::error!(error = %error, writes = writes.len(), "journal commit failed for good; refusing writes");
-                durable.failed.store(true, Ordering::SeqCst);
-                return false;
-            }
-            tracing::warn!(error = %error, attempt, "journal commit failed; retrying");
-            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
-            attempt += 1;
+        if !with_retries("journal commit", writes.len(), durable, || self.journal.append(first_lsn, &writes))
+        {
+            return false;
         }
         durable.committed(batch.last().map_or(0, |pending| pending.lsn));
         true
@@ -625,16 +618,11 @@ impl Writer {
     fn apply(&mut self, durable: &Durability) -> bool {
         let Some(last) = self.unapplied.last().map(|pending| pending.lsn) else { return true };
         let writes: Vec<&Write> = self.unapplied.iter().map(|pending| &pending.write).collect();
-        let mut attempt = 1;
-        while let Err(error) = sqlite::commit(&mut self.conn, &writes, last) {
-            if attempt >= COMMIT_ATTEMPTS {
-                tracing::error!(error = %error, writes = writes.len(), "applying the journal to sqlite failed for good; refusing writes");
-                durable.failed.store(true, Ordering::SeqCst);
-                return false;
-            }
-            tracing::warn!(error = %error, attempt, "applying the journal to sqlite failed; retrying");
-            std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
-            attempt += 1;
+        let conn = &mut self.conn;
+        if !with_retries("applying the journal to sqlite", writes.len(), durable, || {
+            sqlite::commit(conn, &writes, last)
+        }) {
+            return false;
         }
         self.unapplied.clear();
         if self.journal.position() >= REWIND_AT {
@@ -666,6 +654,29 @@ fn gather(first: Pending, receiver: &mpsc::Receiver<Pending>) -> Vec<Pending> {
         }
         idle::wait(deadline - now);
     }
+}
+
+/// Runs `write` until it succeeds, [`COMMIT_ATTEMPTS`] times at most with a
+/// growing pause between attempts. False, with the store marked failed, if
+/// it never does.
+fn with_retries<E: std::fmt::Display>(
+    what: &str,
+    writes: usize,
+    durable: &Durability,
+    mut write: impl FnMut() -> Result<(), E>,
+) -> bool {
+    let mut attempt = 1;
+    while let Err(error) = write() {
+        if attempt >= COMMIT_ATTEMPTS {
+            tracing::error!(error = %error, writes, "{what} failed for good; refusing writes");
+            durable.failed.store(true, Ordering::SeqCst);
+            return false;
+        }
+        tracing::warn!(error = %error, attempt, "{what} failed; retrying");
+        std::thread::sleep(std::time::Duration::from_millis(25 << attempt));
+        attempt += 1;
+    }
+    true
 }
 
 /// A slot in the batch with more places booked than it has.
@@ -710,6 +721,26 @@ mod tests {
         let (request, durable) = oneshot::channel();
         durability.waiting().requests.push((lsn, request));
         durable
+    }
+
+    #[test]
+    fn a_batch_with_a_slot_booked_beyond_its_capacity_is_caught_before_it_is_journaled() {
+        let starts_at = DateTime::from_timestamp(1_893_520_800, 0).unwrap_or_default();
+        let slot = |booked: u32| Slot {
+            id: SlotId::new("slot_a"),
+            gym_id: GymId::new("gym_a"),
+            title: "Spin".into(),
+            starts_at,
+            ends_at: starts_at + Duration::hours(1),
+            capacity: 10,
+            booked,
+            available: 10_u32.saturating_sub(booked),
+            waitlisted: 0,
+        };
+        let full = Write::Changes(vec![Change::Slot(slot(10))]);
+        let over = Write::Changes(vec![Change::Slot(slot(11))]);
+        assert!(overbooked(&[&full]).is_none(), "full is fine");
+        assert_eq!(overbooked(&[&full, &over]).map(|slot| slot.booked), Some(11));
     }
 
     #[test]

@@ -722,6 +722,11 @@ mod tests {
         Ok(())
     }
 
+    /// An I/O failure inside a property fails the case.
+    fn case<T>(result: io::Result<T>) -> Result<T, TestCaseError> {
+        result.map_err(|error| TestCaseError::fail(error.to_string()))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -736,21 +741,21 @@ mod tests {
                 bytes[4..6].copy_from_slice(&VERSION.to_le_bytes());
                 bytes[8..16].copy_from_slice(&ID.to_le_bytes());
             }
-            let dir = tempfile::tempdir().map_err(|error| TestCaseError::fail(error.to_string()))?;
+            let dir = case(tempfile::tempdir())?;
             let path = dir.path().join("journal");
-            std::fs::write(&path, &bytes).map_err(|error| TestCaseError::fail(error.to_string()))?;
+            case(std::fs::write(&path, &bytes))?;
             let _ = recover(&path, ID);
         }
 
         /// A journal cut anywhere gives back the records before the cut.
         #[test]
         fn a_journal_cut_anywhere_gives_back_the_records_before_the_cut(cut in 0..5 * BLOCK) {
-            let dir = tempfile::tempdir().map_err(|error| TestCaseError::fail(error.to_string()))?;
+            let dir = case(tempfile::tempdir())?;
             let path = path_for(&dir.path().join("gym.sqlite"));
             let batches: Vec<Vec<Write>> = every_kind().into_iter().map(|write| vec![write]).collect();
             journal_with(&path, 1, &batches);
-            let bytes = std::fs::read(&path).map_err(|error| TestCaseError::fail(error.to_string()))?;
-            std::fs::write(&path, &bytes[..cut]).map_err(|error| TestCaseError::fail(error.to_string()))?;
+            let bytes = case(std::fs::read(&path))?;
+            case(std::fs::write(&path, &bytes[..cut]))?;
             let records = recover(&path, ID).map_err(|error| TestCaseError::fail(format!("{error:#}")))?;
             // Each record fits in one block; it is whole once its bytes
             // (not its padding) are in.

@@ -36,6 +36,12 @@ async fn stage(kind: StoreKind, title: &str, capacity: u32) -> Stage {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (database_url, database) = fresh_database(kind, dir.path()).await;
     let server = ChildServer::start(&database_url).await;
+    let slot = create_slot(&server, title, capacity).await;
+    Stage { database_url, server, slot, _database: database, _dir: dir }
+}
+
+/// A slot in three hours at the downtown gym, created by an operator.
+async fn create_slot(server: &ChildServer, title: &str, capacity: u32) -> Slot {
     let created = client()
         .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
         .bearer_auth(token("mbr_staff", Role::Operator))
@@ -44,8 +50,7 @@ async fn stage(kind: StoreKind, title: &str, capacity: u32) -> Stage {
         .await
         .expect("sent");
     assert_eq!(created.status(), StatusCode::CREATED);
-    let slot = created.json().await.expect("a slot");
-    Stage { database_url, server, slot, _database: database, _dir: dir }
+    created.json().await.expect("a slot")
 }
 
 /// A rush in the background: `members` distinct members book one slot, 200
@@ -226,15 +231,7 @@ async fn a_single_threaded_server_hands_out_exactly_the_places_and_stops_cleanly
     let mut server = ChildServer::start_with(&database_url, &[("GYM_WORKER_THREADS", "1")]).await;
     let threads = server.thread_names();
     assert!(!threads.iter().any(|name| name == "tokio-rt-worker"), "no worker pool: {threads:?}");
-    let created = client()
-        .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
-        .bearer_auth(token("mbr_staff", Role::Operator))
-        .json(&slot_body("One core", Utc::now() + Duration::hours(3), 30))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let slot: Slot = created.json().await.expect("a slot");
+    let slot = create_slot(&server, "One core", 30).await;
 
     let (acknowledged, answers) = Rush::start(&server, &slot, 600, "mbr_one_core_").finish().await;
     assert_eq!(acknowledged.len(), 30, "exactly the places: {answers:?}");
@@ -254,15 +251,7 @@ async fn bookings_only_in_the_commit_journal_survive_a_kill_and_reach_sqlite() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("gym.sqlite").display());
     let mut server = ChildServer::start_with(&database_url, &[("GYM_APPLY_INTERVAL_MS", "86400000")]).await;
-    let created = client()
-        .post(format!("{}/v1/gyms/gym_downtown/slots", server.base))
-        .bearer_auth(token("mbr_staff", Role::Operator))
-        .json(&slot_body("Journal only", Utc::now() + Duration::hours(3), 100))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let slot: Slot = created.json().await.expect("a slot");
+    let slot = create_slot(&server, "Journal only", 100).await;
     let (acknowledged, answers) = Rush::start(&server, &slot, 150, "mbr_journal_").finish().await;
     assert_eq!(acknowledged.len(), 100, "{answers:?}");
 
