@@ -725,18 +725,7 @@ mod tests {
 
     #[test]
     fn a_batch_with_a_slot_booked_beyond_its_capacity_is_caught_before_it_is_journaled() {
-        let starts_at = DateTime::from_timestamp(1_893_520_800, 0).unwrap_or_default();
-        let slot = |booked: u32| Slot {
-            id: SlotId::new("slot_a"),
-            gym_id: GymId::new("gym_a"),
-            title: "Spin".into(),
-            starts_at,
-            ends_at: starts_at + Duration::hours(1),
-            capacity: 10,
-            booked,
-            available: 10_u32.saturating_sub(booked),
-            waitlisted: 0,
-        };
+        use crate::store::fixtures::slot;
         let full = Write::Changes(vec![Change::Slot(slot(10))]);
         let over = Write::Changes(vec![Change::Slot(slot(11))]);
         assert!(overbooked(&[&full]).is_none(), "full is fine");

@@ -107,8 +107,9 @@ mod tests {
         let (started, start) = std::sync::mpsc::channel();
         let writer = std::thread::spawn(move || {
             register_writer();
-            let _ = started.send(());
+            // Timed from before the runtime can start its busy spell.
             let since = std::time::Instant::now();
+            let _ = started.send(());
             // The runtime below is busy, then sleeps (parks) well within this.
             while !runtime_idle() {
                 wait(Duration::from_secs(10));

@@ -614,6 +614,11 @@ mod tests {
         ]
     }
 
+    /// [`every_kind`], one write per record.
+    fn one_write_per_record() -> Vec<Vec<Write>> {
+        every_kind().into_iter().map(|write| vec![write]).collect()
+    }
+
     fn bytes_of(writes: &[Write]) -> Vec<u8> {
         let mut out = Vec::new();
         for write in writes {
@@ -660,7 +665,7 @@ mod tests {
     fn a_torn_record_ends_the_journal_and_so_does_a_cut_file() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = path_for(&dir.path().join("gym.sqlite"));
-        let batches: Vec<Vec<Write>> = every_kind().into_iter().map(|write| vec![write]).collect();
+        let batches = one_write_per_record();
         journal_with(&path, 1, &batches[..3]);
         assert_eq!(lsns(&recover(&path, ID)?), [(1, 1), (2, 1), (3, 1)]);
 
@@ -680,7 +685,7 @@ mod tests {
     fn after_a_rewind_the_older_records_further_on_are_not_replayed() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = path_for(&dir.path().join("gym.sqlite"));
-        let batches: Vec<Vec<Write>> = every_kind().into_iter().map(|write| vec![write]).collect();
+        let batches = one_write_per_record();
         let mut journal = journal_with(&path, 1, &batches);
         journal.rewind();
         let next: Vec<&Write> = batches[0].iter().collect();
@@ -752,7 +757,7 @@ mod tests {
         fn a_journal_cut_anywhere_gives_back_the_records_before_the_cut(cut in 0..5 * BLOCK) {
             let dir = case(tempfile::tempdir())?;
             let path = path_for(&dir.path().join("gym.sqlite"));
-            let batches: Vec<Vec<Write>> = every_kind().into_iter().map(|write| vec![write]).collect();
+            let batches = one_write_per_record();
             journal_with(&path, 1, &batches);
             let bytes = case(std::fs::read(&path))?;
             case(std::fs::write(&path, &bytes[..cut]))?;

@@ -383,6 +383,31 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// Rows the store's unit tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use chrono::{DateTime, Duration};
+    use gym_core::wire::Slot;
+    use gym_core::{GymId, SlotId};
+
+    /// `slot_a` of `gym_a`: a one-hour spin class of 10 places in 2030,
+    /// `booked` of them taken.
+    pub fn slot(booked: u32) -> Slot {
+        let starts_at = DateTime::from_timestamp(1_893_520_800, 0).unwrap_or_default();
+        Slot {
+            id: SlotId::new("slot_a"),
+            gym_id: GymId::new("gym_a"),
+            title: "Spin".into(),
+            starts_at,
+            ends_at: starts_at + Duration::hours(1),
+            capacity: 10,
+            booked,
+            available: 10_u32.saturating_sub(booked),
+            waitlisted: 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

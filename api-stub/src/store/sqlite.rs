@@ -548,18 +548,8 @@ mod tests {
             tz: chrono_tz::UTC,
             booking_window: Duration::days(14),
         };
-        let starts_at = DateTime::from_timestamp(1_893_520_800, 0).unwrap_or_default();
-        let slot = |booked: u32| Slot {
-            id: SlotId::new("slot_a"),
-            gym_id: GymId::new("gym_a"),
-            title: "Spin".into(),
-            starts_at,
-            ends_at: starts_at + Duration::hours(1),
-            capacity: 10,
-            booked,
-            available: 10 - booked,
-            waitlisted: 0,
-        };
+        let slot = crate::store::fixtures::slot;
+        let starts_at = slot(0).starts_at;
         let booking = |n: u64| Change::Booking {
             booking: Booking {
                 id: BookingId::new(format!("bkg_{n}")),
