@@ -188,8 +188,7 @@ impl EmbeddedStore {
     pub fn open(path: &Path, events: EventHub, apply_interval: std::time::Duration) -> anyhow::Result<Self> {
         let mut conn = sqlite::open(path)?;
         let journal_path = journal::path_for(path);
-        let last_lsn = replay_journal(&mut conn, &journal_path)?;
-        let (journal_id, _) = sqlite::journal_state(&conn)?;
+        let (journal_id, last_lsn) = replay_journal(&mut conn, &journal_path)?;
         let journal = Journal::open(&journal_path, journal_id)?;
         let (changes, stored_accounts) = sqlite::load(&conn).context("loading the database")?;
         let mut ledger = Ledger::new();
@@ -497,9 +496,9 @@ impl Inner {
 }
 
 /// Applies to SQLite every journaled write it does not have yet, so that
-/// SQLite alone holds every acknowledged write again. Returns the last LSN
-/// durable anywhere: the next write gets the one after it.
-fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyhow::Result<u64> {
+/// SQLite alone holds every acknowledged write again. Returns the journal's
+/// id and the last LSN durable anywhere: the next write gets the one after it.
+fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyhow::Result<(u64, u64)> {
     let (journal_id, applied) = sqlite::journal_state(conn)?;
     let records = journal::recover(journal_path, journal_id)?;
     let mut next = applied + 1;
@@ -511,7 +510,8 @@ fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyho
             }
             if lsn > next {
                 anyhow::bail!(
-                    "{} skips from LSN {} to {lsn}: it does not continue this database file                      (restored from a backup?); move it aside to start from the file alone",
+                    "{} skips from LSN {} to {lsn}: it does not continue this database file \
+                     (restored from a backup?); move it aside to start from the file alone",
                     journal_path.display(),
                     next - 1
                 );
@@ -524,7 +524,7 @@ fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyho
         sqlite::commit(conn, &writes, next - 1).context("applying the commit journal")?;
         tracing::info!(writes = writes.len(), lsn = next - 1, "replayed the commit journal into sqlite");
     }
-    Ok(next - 1)
+    Ok((journal_id, next - 1))
 }
 
 /// The writer thread's state: SQLite, the journal in front of it, and the
@@ -721,6 +721,27 @@ mod tests {
         let (request, durable) = oneshot::channel();
         durability.waiting().requests.push((lsn, request));
         durable
+    }
+
+    #[test]
+    fn a_journal_that_does_not_continue_its_database_file_stops_the_start_with_a_reason() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("gym.sqlite");
+        let mut conn = sqlite::open(&path)?;
+        let (journal_id, applied) = sqlite::journal_state(&conn)?;
+        assert_eq!(applied, 0);
+        // Writes 5 and 6 are journaled, but nothing says where 1 to 4 went.
+        let write = Write::Changes(vec![Change::Slot(crate::store::fixtures::slot(0))]);
+        Journal::open(&journal::path_for(&path), journal_id)?.append(5, &[&write, &write])?;
+
+        let refused =
+            replay_journal(&mut conn, &journal::path_for(&path)).err().map(|error| error.to_string());
+        assert!(
+            refused.as_deref().is_some_and(|error| error.contains("skips from LSN 0 to 5")),
+            "{refused:?}"
+        );
+        Ok(())
     }
 
     #[test]

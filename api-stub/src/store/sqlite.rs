@@ -106,7 +106,6 @@ pub fn journal_state(conn: &Connection) -> anyhow::Result<(u64, u64)> {
 }
 
 /// One write the writer thread commits.
-#[derive(Clone, Debug)]
 pub enum Write {
     /// Rows a ledger decision changed.
     Changes(Vec<Change>),
