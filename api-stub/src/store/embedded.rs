@@ -20,6 +20,8 @@
 //! reloads the file and the journal (the in-memory ledger may be ahead of the
 //! disk at that point, so it must not be trusted any more).
 
+mod applier;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +36,7 @@ use gym_core::wire::{Booking, BookingResult, CreateSlot, Gym, Slot, UpdateSlot};
 use gym_core::{BookingId, DomainError, GymId, MemberId, SlotId, validate};
 use tokio::sync::oneshot;
 
+use self::applier::Applier;
 use crate::events::EventHub;
 use crate::store::idle;
 use crate::store::journal::{self, Journal};
@@ -44,11 +47,9 @@ use crate::store::{
 
 /// Most writes committed in one journal record.
 const MAX_BATCH: usize = 4096;
-/// Most journaled writes waiting to be applied to SQLite: past this, the
-/// writer applies them without waiting for the interval.
-const MAX_UNAPPLIED: usize = 16_384;
-/// Once everything is applied, the journal starts over from its beginning
-/// if it has grown past this: the file stays a few MiB.
+/// Once the journal has grown past this, the writer waits for everything in
+/// it to be applied to SQLite and starts it over from its beginning: the
+/// file stays a few MiB, and SQLite lags the journal by at most this much.
 const REWIND_AT: u64 = 4 << 20;
 /// Longest a commit waits for the runtime to finish deciding requests that
 /// could join it (see [`gather`]).
@@ -183,8 +184,9 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating and migrating) the SQLite file, replays the commit
-    /// journal into it, loads it into memory and starts the writer thread,
-    /// which applies journaled writes to SQLite every `apply_interval`.
+    /// journal into it, loads it into memory and starts the writer thread and
+    /// the applier, which applies journaled writes to SQLite every
+    /// `apply_interval` (see [`applier`]).
     pub fn open(path: &Path, events: EventHub, apply_interval: std::time::Duration) -> anyhow::Result<Self> {
         let mut conn = sqlite::open(path)?;
         let journal_path = journal::path_for(path);
@@ -205,8 +207,9 @@ impl EmbeddedStore {
             waiting: Mutex::new(Waiting { lsn: last_lsn, ..Waiting::default() }),
             ..Durability::default()
         });
+        let applier = Applier::start(conn, last_lsn, apply_interval, Arc::clone(&durable))?;
         let (writer_durable, writer_events) = (Arc::clone(&durable), events.clone());
-        let writer = Writer { conn, journal, apply_interval, unapplied: Vec::new() };
+        let writer = Writer { journal, applier };
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(receiver, &writer_durable, &writer_events))
@@ -527,43 +530,24 @@ fn replay_journal(conn: &mut rusqlite::Connection, journal_path: &Path) -> anyho
     Ok((journal_id, next - 1))
 }
 
-/// The writer thread's state: SQLite, the journal in front of it, and the
-/// journaled writes not yet applied to SQLite.
+/// The writer thread's state: the journal, and the applier that brings
+/// SQLite up to date behind it.
 struct Writer {
-    conn: rusqlite::Connection,
     journal: Journal,
-    apply_interval: std::time::Duration,
-    unapplied: Vec<Pending>,
+    applier: Applier,
 }
 
 impl Writer {
     /// Commits queued writes to the journal in batches, publishes the
     /// durable LSN, tells live subscribers about the slots that changed, and
-    /// applies to SQLite every `apply_interval`. Ends when the queue closes
-    /// (after a last apply) or a commit or apply fails for good.
+    /// hands the batch to the applier. Ends when the queue closes (once the
+    /// applier has applied everything) or a commit or apply fails for good.
     fn run(mut self, receiver: mpsc::Receiver<Pending>, durable: &Durability, events: &EventHub) {
         // However the writer ends (the queue closed, a commit failed for good, or
         // a panic), nobody is left waiting for a commit that will never come.
         let _close = CloseOnExit(durable);
-        let mut applied_at = std::time::Instant::now();
         idle::register_writer();
-        loop {
-            let first = if self.unapplied.is_empty() {
-                receiver.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-            } else {
-                receiver.recv_timeout(self.apply_interval.saturating_sub(applied_at.elapsed()))
-            };
-            let first = match first {
-                Ok(first) => first,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if !self.apply(durable) {
-                        return;
-                    }
-                    applied_at = std::time::Instant::now();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
+        while let Ok(first) = receiver.recv() {
             let batch = gather(first, &receiver);
             if !self.commit(&batch, durable) {
                 return;
@@ -577,16 +561,20 @@ impl Writer {
                     }
                 }
             }
-            self.unapplied.extend(batch);
-            if self.unapplied.len() >= MAX_UNAPPLIED || applied_at.elapsed() >= self.apply_interval {
-                if !self.apply(durable) {
+            let last = batch.last().map_or(0, |pending| pending.lsn);
+            self.applier.push(batch);
+            // The journal may start over only once SQLite holds all of it.
+            if self.journal.position() >= REWIND_AT {
+                if !self.applier.catch_up(last) {
                     return;
                 }
-                applied_at = std::time::Instant::now();
+                self.journal.rewind();
             }
         }
         // The queue closed (shutdown): leave SQLite complete.
-        self.apply(durable);
+        if !self.applier.close() {
+            tracing::error!("not every journaled write reached sqlite; the next start applies them");
+        }
     }
 
     /// Makes a batch durable in the journal and wakes its requests; false
@@ -608,26 +596,6 @@ impl Writer {
             return false;
         }
         durable.committed(batch.last().map_or(0, |pending| pending.lsn));
-        true
-    }
-
-    /// Applies every journaled write to SQLite in one transaction, then lets
-    /// the journal start over once it has grown. False (and the store marked
-    /// failed) if that keeps failing: the writes stay in the journal, and a
-    /// restart applies them.
-    fn apply(&mut self, durable: &Durability) -> bool {
-        let Some(last) = self.unapplied.last().map(|pending| pending.lsn) else { return true };
-        let writes: Vec<&Write> = self.unapplied.iter().map(|pending| &pending.write).collect();
-        let conn = &mut self.conn;
-        if !with_retries("applying the journal to sqlite", writes.len(), durable, || {
-            sqlite::commit(conn, &writes, last)
-        }) {
-            return false;
-        }
-        self.unapplied.clear();
-        if self.journal.position() >= REWIND_AT {
-            self.journal.rewind();
-        }
         true
     }
 }

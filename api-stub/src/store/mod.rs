@@ -387,8 +387,23 @@ pub fn new_id(prefix: &str) -> String {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use chrono::{DateTime, Duration};
-    use gym_core::wire::Slot;
+    use gym_core::ledger::GymRecord;
+    use gym_core::wire::{Gym, Slot};
     use gym_core::{GymId, SlotId};
+
+    /// `gym_a`, in UTC, booking 14 days ahead.
+    pub fn gym() -> GymRecord {
+        GymRecord {
+            gym: Gym {
+                id: GymId::new("gym_a"),
+                name: "A".into(),
+                timezone: "UTC".into(),
+                address: "Street 1".into(),
+            },
+            tz: chrono_tz::UTC,
+            booking_window: Duration::days(14),
+        }
+    }
 
     /// `slot_a` of `gym_a`: a one-hour spin class of 10 places in 2030,
     /// `booked` of them taken.

@@ -537,16 +537,7 @@ mod tests {
     fn a_batch_updates_known_slots_inserts_new_ones_and_writes_each_slot_once() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let mut conn = open(&dir.path().join("gym.sqlite"))?;
-        let gym = GymRecord {
-            gym: Gym {
-                id: GymId::new("gym_a"),
-                name: "A".into(),
-                timezone: "UTC".into(),
-                address: "Street 1".into(),
-            },
-            tz: chrono_tz::UTC,
-            booking_window: Duration::days(14),
-        };
+        let gym = crate::store::fixtures::gym();
         let slot = crate::store::fixtures::slot;
         let starts_at = slot(0).starts_at;
         let booking = |n: u64| Change::Booking {
