@@ -146,9 +146,13 @@ pub struct Ledger {
     /// Each gym's slots ordered by start, for range queries.
     schedule: HashMap<GymId, BTreeSet<(DateTime<Utc>, SlotId)>>,
     bookings: HashMap<BookingId, BookingRecord>,
-    /// The one active (confirmed or waitlisted) booking per member per slot.
-    active: HashMap<(SlotId, MemberId), BookingId>,
-    by_member: HashMap<MemberId, Vec<BookingId>>,
+    /// Each member's bookings, oldest first, with the slot each is for. The
+    /// one-active-booking-per-slot rule scans this list (a member has few
+    /// bookings, and rarely two for one slot) instead of keeping a map keyed
+    /// by slot and member: under sustained booking that map held hundreds of
+    /// thousands of entries and cost a probe and an insert, each a cache
+    /// miss, on every booking.
+    by_member: HashMap<MemberId, Vec<(SlotId, BookingId)>>,
     idempotency: HashMap<(MemberId, Arc<str>), IdempotencyRecord>,
     next_seq: u64,
 }
@@ -264,7 +268,8 @@ impl Ledger {
         let Some(ids) = self.by_member.get(member_id) else {
             return Vec::new();
         };
-        let mut records: Vec<&BookingRecord> = ids.iter().filter_map(|id| self.bookings.get(id)).collect();
+        let mut records: Vec<&BookingRecord> =
+            ids.iter().filter_map(|(_, id)| self.bookings.get(id)).collect();
         records.sort_by(|a, b| b.booking.created_at.cmp(&a.booking.created_at).then(b.seq.cmp(&a.seq)));
         records.into_iter().map(|record| self.booking_view(record)).collect()
     }
@@ -360,10 +365,8 @@ impl Ledger {
             .get(&record.def.gym_id)
             .map_or(crate::time::DEFAULT_BOOKING_WINDOW, |gym| gym.booking_window);
         check_bookable(request.now, record.def.starts_at, window)?;
-        if let Some(existing) = self.active.get(&(request.slot_id.clone(), request.member_id.clone()))
-            && let Some(existing) = self.booking(existing)
-        {
-            return Err(DomainError::AlreadyBooked(Box::new(existing)));
+        if let Some(existing) = self.active_booking(&request.slot_id, &request.member_id) {
+            return Err(DomainError::AlreadyBooked(Box::new(self.booking_view(existing))));
         }
         let status = if record.booked < record.def.capacity {
             BookingStatus::Confirmed
@@ -480,7 +483,6 @@ impl Ledger {
             }
             Entry::Vacant(entry) => (None, &entry.insert(BookingRecord { booking, seq }).booking),
         };
-        let was_active = old.as_ref().is_some_and(|old| old.booking.status.is_active());
         if let Some(old) = &old {
             if let Some(slot) = self.slots.get_mut(&old.booking.slot_id) {
                 match old.booking.status {
@@ -492,7 +494,10 @@ impl Ledger {
                 }
             }
         } else {
-            self.by_member.entry(new.member_id.clone()).or_default().push(new.id.clone());
+            self.by_member
+                .entry(new.member_id.clone())
+                .or_default()
+                .push((new.slot_id.clone(), new.id.clone()));
         }
         if let Some(slot) = self.slots.get_mut(&new.slot_id) {
             match new.status {
@@ -504,16 +509,16 @@ impl Ledger {
             }
             *self.gym_versions.entry(slot.def.gym_id.clone()).or_insert(0) += 1;
         }
-        // A booking keeps its slot and member, so its key in `active` never moves.
-        match (was_active, new.status.is_active()) {
-            (false, true) => {
-                self.active.insert((new.slot_id.clone(), new.member_id.clone()), new.id.clone());
-            }
-            (true, false) => {
-                self.active.remove(&(new.slot_id.clone(), new.member_id.clone()));
-            }
-            _ => {}
-        }
+    }
+
+    /// The member's active (confirmed or waitlisted) booking for the slot.
+    fn active_booking(&self, slot_id: &SlotId, member_id: &MemberId) -> Option<&BookingRecord> {
+        self.by_member
+            .get(member_id)?
+            .iter()
+            .filter(|(slot, _)| slot == slot_id)
+            .filter_map(|(_, id)| self.bookings.get(id))
+            .find(|record| record.booking.status.is_active())
     }
 
     /// Moves waitlisted bookings into free seats, oldest first.
