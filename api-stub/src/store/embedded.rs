@@ -10,10 +10,12 @@
 //! record (group commit: one synchronous write for many bookings, see
 //! `store/journal.rs`) and then publishes the highest durable LSN. A request
 //! is answered only once its LSN is durable, so every `201` is on disk; even
-//! a refusal waits for the state it was decided on to be durable. Every
-//! `apply_interval` (see [`EmbeddedStore::open`]) the writer applies the
-//! journaled writes to SQLite in one transaction, and at start-up it replays
-//! into SQLite whatever the journal holds beyond the last apply.
+//! a refusal waits for the state it was decided on to be durable. The writer
+//! then hands the batch to the applier (`embedded/applier.rs`), a thread at
+//! idle priority that applies journaled writes to SQLite in one transaction
+//! every `apply_interval` (see [`EmbeddedStore::open`]); at start-up the
+//! store replays into SQLite whatever the journal holds beyond the last
+//! apply.
 //!
 //! If a commit or an apply keeps failing, the store marks itself failed:
 //! waiting and new requests get `503 store_unavailable`, and a restart
@@ -186,7 +188,7 @@ impl EmbeddedStore {
     /// Opens (creating and migrating) the SQLite file, replays the commit
     /// journal into it, loads it into memory and starts the writer thread and
     /// the applier, which applies journaled writes to SQLite every
-    /// `apply_interval` (see [`applier`]).
+    /// `apply_interval` (see `embedded/applier.rs`).
     pub fn open(path: &Path, events: EventHub, apply_interval: std::time::Duration) -> anyhow::Result<Self> {
         let mut conn = sqlite::open(path)?;
         let journal_path = journal::path_for(path);

@@ -9,8 +9,8 @@
 //! and, every few milliseconds, an inode write: about twice the CPU per
 //! commit, all of it on the core that answers requests.)
 //!
-//! SQLite stays the store. The writer applies journaled writes to it in one
-//! transaction every few tens of milliseconds ([`crate::store::sqlite::commit`]),
+//! SQLite stays the store. A thread of its own applies journaled writes to it
+//! in one transaction every few tens of milliseconds ([`crate::store::sqlite::commit`]),
 //! recording the last LSN applied in that same transaction, and starts the
 //! journal over from its beginning once everything in it is applied. When a
 //! server starts, records past the applied LSN are replayed into SQLite
