@@ -24,6 +24,7 @@ use crate::ids::{BookingId, GymId, MemberId, SlotId};
 use crate::time::{check_bookable, check_cancellable, parse_timezone};
 use crate::validate::{self, ValidSlot};
 use crate::wire::{Booking, BookingResult, BookingStatus, CapacityEntry, Gym, Slot, UpdateSlot};
+use sharded::ShardedMap;
 
 /// The ledger's hash maps. Every booking touches four of them; foldhash is
 /// several times faster than the standard SipHash on short ids. Its seed
@@ -145,15 +146,15 @@ pub struct Ledger {
     slots: HashMap<SlotId, SlotRecord>,
     /// Each gym's slots ordered by start, for range queries.
     schedule: HashMap<GymId, BTreeSet<(DateTime<Utc>, SlotId)>>,
-    bookings: HashMap<BookingId, BookingRecord>,
+    bookings: ShardedMap<BookingId, BookingRecord>,
     /// Each member's bookings, oldest first, with the slot each is for. The
     /// one-active-booking-per-slot rule scans this list (a member has few
     /// bookings, and rarely two for one slot) instead of keeping a map keyed
     /// by slot and member: under sustained booking that map held hundreds of
     /// thousands of entries and cost a probe and an insert, each a cache
     /// miss, on every booking.
-    by_member: HashMap<MemberId, Vec<(SlotId, BookingId)>>,
-    idempotency: HashMap<(MemberId, Arc<str>), IdempotencyRecord>,
+    by_member: ShardedMap<MemberId, Vec<(SlotId, BookingId)>>,
+    idempotency: ShardedMap<(MemberId, Arc<str>), IdempotencyRecord>,
     next_seq: u64,
 }
 
@@ -579,5 +580,6 @@ fn slot_view(record: &SlotRecord) -> Slot {
     }
 }
 
+mod sharded;
 #[cfg(test)]
 mod tests;
