@@ -26,7 +26,8 @@ use crate::validate::{self, ValidSlot};
 use crate::wire::{Booking, BookingResult, BookingStatus, CapacityEntry, Gym, Slot, UpdateSlot};
 use sharded::ShardedMap;
 
-/// The ledger's hash maps. Every booking touches four of them; foldhash is
+/// The ledger's hash maps (and the shards of the larger ones, see
+/// `ledger/sharded.rs`). Every booking touches several; foldhash is
 /// several times faster than the standard SipHash on short ids. Its seed
 /// differs per process (address-space layout, the clock), so the few keys a
 /// client chooses (idempotency keys, scoped to its own member id) cannot be

@@ -49,19 +49,17 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         self.shards.get(self.shard(key))?.get(key)
     }
 
+    fn shard_mut(&mut self, key: &K) -> &mut Map<K, V> {
+        let shard = self.shard(key) % self.shards.len();
+        &mut self.shards[shard]
+    }
+
     pub(super) fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        let shard = self.shard(&key) % self.shards.len();
-        self.shards[shard].entry(key)
+        self.shard_mut(&key).entry(key)
     }
 
     pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match self.entry(key) {
-            Entry::Occupied(mut entry) => Some(entry.insert(value)),
-            Entry::Vacant(entry) => {
-                entry.insert(value);
-                None
-            }
-        }
+        self.shard_mut(&key).insert(key, value)
     }
 
     pub(super) fn len(&self) -> usize {

@@ -36,7 +36,6 @@ pub(super) struct Applier {
     thread: Option<JoinHandle<()>>,
 }
 
-#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
     /// Signals the applier (writes to apply, urgency, closing) and the writer
@@ -113,7 +112,8 @@ impl Applier {
     /// for good: the store is marked failed).
     pub(super) fn catch_up(&self, lsn: u64) -> bool {
         let mut state = self.shared.state();
-        if state.applied < lsn && !state.urgent {
+        // With nothing queued, the writes up to `lsn` are being applied now.
+        if state.applied < lsn && !state.queued.is_empty() && !state.urgent {
             state.urgent = true;
             self.shared.changed.notify_all();
         }
