@@ -12,7 +12,6 @@
 //! threads must hold a lock around each decision: a decision is one critical
 //! section (check seats left and take one, never read, release, then write).
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -25,6 +24,7 @@ use crate::time::{check_bookable, check_cancellable, parse_timezone};
 use crate::validate::{self, ValidSlot};
 use crate::wire::{Booking, BookingResult, BookingStatus, CapacityEntry, Gym, Slot, UpdateSlot};
 use sharded::ShardedMap;
+use table::BookingTable;
 
 /// The ledger's hash maps (and the shards of the larger ones, see
 /// `ledger/sharded.rs`). Every booking touches several; foldhash is
@@ -147,14 +147,15 @@ pub struct Ledger {
     slots: HashMap<SlotId, SlotRecord>,
     /// Each gym's slots ordered by start, for range queries.
     schedule: HashMap<GymId, BTreeSet<(DateTime<Utc>, SlotId)>>,
-    bookings: ShardedMap<BookingId, BookingRecord>,
-    /// Each member's bookings, oldest first, with the slot each is for. The
-    /// one-active-booking-per-slot rule scans this list (a member has few
+    /// Every booking, in the order made (see `ledger/table.rs`).
+    bookings: BookingTable,
+    /// The positions of each member's bookings in `bookings`, oldest first.
+    /// The one-active-booking-per-slot rule scans them (a member has few
     /// bookings, and rarely two for one slot) instead of keeping a map keyed
     /// by slot and member: under sustained booking that map held hundreds of
     /// thousands of entries and cost a probe and an insert, each a cache
     /// miss, on every booking.
-    by_member: ShardedMap<MemberId, Vec<(SlotId, BookingId)>>,
+    by_member: ShardedMap<MemberId, Vec<usize>>,
     idempotency: ShardedMap<(MemberId, Arc<str>), IdempotencyRecord>,
     next_seq: u64,
 }
@@ -262,7 +263,14 @@ impl Ledger {
 
     /// One booking, with its waitlist position when waitlisted.
     pub fn booking(&self, booking_id: &BookingId) -> Option<Booking> {
-        self.bookings.get(booking_id).map(|record| self.booking_view(record))
+        self.bookings.get(booking_id.as_str()).map(|record| self.booking_view(record))
+    }
+
+    /// The id the next booking made should get: it names the booking's place
+    /// in the ledger, so the ledger finds it without a hash map (see
+    /// `ledger/table.rs`). `random` supplies its unguessable part.
+    pub fn next_booking_id(&self, random: u128) -> BookingId {
+        BookingId::at_position(self.bookings.next_position() as u64, random)
     }
 
     /// A member's bookings, newest first.
@@ -271,7 +279,7 @@ impl Ledger {
             return Vec::new();
         };
         let mut records: Vec<&BookingRecord> =
-            ids.iter().filter_map(|(_, id)| self.bookings.get(id)).collect();
+            ids.iter().filter_map(|&position| self.bookings.at(position)).collect();
         records.sort_by(|a, b| b.booking.created_at.cmp(&a.booking.created_at).then(b.seq.cmp(&a.seq)));
         records.into_iter().map(|record| self.booking_view(record)).collect()
     }
@@ -421,7 +429,7 @@ impl Ledger {
     ) -> Result<(BookingResult, Vec<Change>), DomainError> {
         let record = self
             .bookings
-            .get(booking_id)
+            .get(booking_id.as_str())
             .ok_or_else(|| DomainError::BookingNotFound(booking_id.to_string()))?;
         if &record.booking.member_id != actor && !actor_is_operator {
             return Err(DomainError::Forbidden("this booking belongs to another member".into()));
@@ -474,16 +482,12 @@ impl Ledger {
     /// Stores a booking in its new state, undoing the effects of its old state
     /// on the counters, waitlist and indexes first.
     ///
-    /// Each map is probed once: under sustained bookings these maps hold
+    /// The member map is probed once: under sustained bookings it holds
     /// hundreds of thousands of entries and every probe is a cache miss.
     fn put_booking(&mut self, booking: Booking, seq: u64) {
-        let (old, new) = match self.bookings.entry(booking.id.clone()) {
-            Entry::Occupied(entry) => {
-                let stored = entry.into_mut();
-                let old = std::mem::replace(stored, BookingRecord { booking, seq });
-                (Some(old), &stored.booking)
-            }
-            Entry::Vacant(entry) => (None, &entry.insert(BookingRecord { booking, seq }).booking),
+        let (old, position) = self.bookings.put(BookingRecord { booking, seq });
+        let Some(new) = self.bookings.at(position).map(|record| &record.booking) else {
+            return;
         };
         if let Some(old) = &old {
             if let Some(slot) = self.slots.get_mut(&old.booking.slot_id) {
@@ -496,10 +500,7 @@ impl Ledger {
                 }
             }
         } else {
-            self.by_member
-                .entry(new.member_id.clone())
-                .or_default()
-                .push((new.slot_id.clone(), new.id.clone()));
+            self.by_member.entry(new.member_id.clone()).or_default().push(position);
         }
         if let Some(slot) = self.slots.get_mut(&new.slot_id) {
             match new.status {
@@ -518,9 +519,8 @@ impl Ledger {
         self.by_member
             .get(member_id)?
             .iter()
-            .filter(|(slot, _)| slot == slot_id)
-            .filter_map(|(_, id)| self.bookings.get(id))
-            .find(|record| record.booking.status.is_active())
+            .filter_map(|&position| self.bookings.at(position))
+            .find(|record| &record.booking.slot_id == slot_id && record.booking.status.is_active())
     }
 
     /// Moves waitlisted bookings into free seats, oldest first.
@@ -535,7 +535,7 @@ impl Ledger {
             let Some((_, next)) = slot.waitlist.first_key_value() else {
                 return;
             };
-            let Some(record) = self.bookings.get(next) else {
+            let Some(record) = self.bookings.get(next.as_str()) else {
                 return;
             };
             let mut promoted = record.booking.clone();
@@ -582,5 +582,6 @@ fn slot_view(record: &SlotRecord) -> Slot {
 }
 
 mod sharded;
+mod table;
 #[cfg(test)]
 mod tests;

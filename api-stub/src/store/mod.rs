@@ -369,8 +369,8 @@ fn sqlite_path(database_url: &str) -> Option<std::path::PathBuf> {
 
 /// A fresh random id with the given prefix: 20 characters of base-32.
 pub fn new_id(prefix: &str) -> String {
+    use gym_core::ids::ID_ALPHABET as ALPHABET;
     use rand::Rng;
-    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
     // 20 letters of a 32-letter alphabet are 100 random bits: one draw of
     // 128 bits, five bits per letter (uniform, as 32 is a power of two).
     let mut bits: u128 = rand::thread_rng().r#gen();

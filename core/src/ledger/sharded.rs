@@ -1,6 +1,7 @@
 //! A hash map split into shards that grow one at a time.
 //!
-//! The ledger's maps of bookings and of members grow with every booking. A
+//! The ledger's maps of members and of idempotency keys grow with every
+//! booking (bookings themselves live in `table.rs`). A
 //! `HashMap` grows by doubling: the insert that crosses its threshold
 //! allocates a table twice the size and moves every entry into it. Under the
 //! decision lock, that one insert holds up every request: the slowest answer
@@ -62,6 +63,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         self.shard_mut(&key).insert(key, value)
     }
 
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(Map::len).sum()
     }
