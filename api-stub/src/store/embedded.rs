@@ -696,64 +696,6 @@ mod tests {
         durable
     }
 
-    #[tokio::test]
-    async fn booking_ids_name_their_place_in_the_ledger_and_every_booking_is_found_again_after_a_restart()
-    -> anyhow::Result<()> {
-        use chrono::SubsecRound;
-
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("gym.sqlite");
-        let interval = std::time::Duration::from_millis(50);
-        let gym = crate::store::fixtures::gym();
-        let starts_at = Utc::now().trunc_subsecs(0) + Duration::days(1);
-        let draft = CreateSlot {
-            title: "Spin".into(),
-            starts_at,
-            ends_at: starts_at + Duration::hours(1),
-            capacity: 10,
-        };
-        let book = |slot_id: &SlotId, member: &str| BookCommand {
-            slot_id: slot_id.clone(),
-            member_id: MemberId::new(member),
-            waitlist: false,
-            idempotency_key: None,
-            now: Utc::now().trunc_subsecs(3),
-        };
-
-        let store = EmbeddedStore::open(&path, EventHub::new(), interval)?;
-        store.ensure_gym(gym.gym.clone(), gym.booking_window).await?;
-        let slot = store.create_slot(&gym.gym.id, &draft).await?;
-        let mut ids = Vec::new();
-        for member in ["mbr_0", "mbr_1", "mbr_2"] {
-            ids.push(store.book(book(&slot.id, member)).await?.result.booking.id);
-        }
-        let positions: Vec<_> = ids.iter().map(|id| BookingId::position_of(id.as_str())).collect();
-        assert_eq!(positions, [Some(0), Some(1), Some(2)]);
-        store.close().await;
-        drop(store);
-
-        // A booking stored before ids named positions.
-        rusqlite::Connection::open(&path)?.execute(
-            "INSERT INTO bookings (seq, id, slot_id, member_id, status, created_at_ms) VALUES (3, ?1, ?2, 'mbr_old', 'confirmed', 1)",
-            [crate::store::new_id(BookingId::PREFIX), slot.id.to_string()],
-        )?;
-
-        let store = EmbeddedStore::open(&path, EventHub::new(), interval)?;
-        let mine = store.member_bookings(&MemberId::new("mbr_1")).await?;
-        assert_eq!(mine.iter().map(|booking| &booking.id).collect::<Vec<_>>(), [&ids[1]]);
-        let now = Utc::now();
-        let cancelled = store.cancel(&ids[2], &MemberId::new("mbr_2"), false, now).await?;
-        assert_eq!(cancelled.booking.status, gym_core::BookingStatus::Cancelled);
-        let old = store.member_bookings(&MemberId::new("mbr_old")).await?;
-        let old_id =
-            old.first().map(|booking| booking.id.clone()).ok_or_else(|| anyhow::anyhow!("no old booking"))?;
-        assert_eq!(store.cancel(&old_id, &MemberId::new("mbr_old"), false, now).await?.slot.booked, 2);
-        let next = store.book(book(&slot.id, "mbr_3")).await?.result.booking.id;
-        assert_eq!(BookingId::position_of(next.as_str()), Some(4));
-        store.close().await;
-        Ok(())
-    }
-
     #[test]
     fn a_journal_that_does_not_continue_its_database_file_stops_the_start_with_a_reason() -> anyhow::Result<()>
     {

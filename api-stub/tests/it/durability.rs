@@ -270,6 +270,71 @@ async fn bookings_only_in_the_commit_journal_survive_a_kill_and_reach_sqlite() {
     }
 }
 
+/// A booking's id names its place in the server's ledger. After a restart,
+/// every booking is found by its id again and can be cancelled, including
+/// one stored before ids named a place (an id of 20 random letters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_booking_is_found_by_its_id_after_a_restart_also_one_stored_before_ids_named_a_place() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("gym.sqlite");
+    let database_url = format!("sqlite://{}", path.display());
+    let mut server = ChildServer::start(&database_url).await;
+    let slot = create_slot(&server, "Ids", 10).await;
+    let mut ids = Vec::new();
+    for member in ["mbr_id_0", "mbr_id_1", "mbr_id_2"] {
+        let response = client()
+            .post(format!("{}/v1/slots/{}/bookings", server.base, slot.id))
+            .bearer_auth(token(member, Role::Member))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let booked: BookingResult = response.json().await.expect("a booking");
+        ids.push((member, booked.booking.id));
+    }
+    let positions: Vec<Option<u64>> =
+        ids.iter().map(|(_, id)| gym_core::BookingId::position_of(id.as_str())).collect();
+    assert!(
+        positions.windows(2).all(|pair| matches!(pair, [Some(a), Some(b)] if b == &(a + 1))),
+        "{positions:?}"
+    );
+    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
+    assert!(exit.is_some_and(|status| status.success()), "stops cleanly: {exit:?}");
+
+    let old_id = "bkg_k3xq7mzt9w2rhv5npa4c";
+    rusqlite::Connection::open(&path)
+        .expect("the file opens")
+        .execute(
+            "INSERT INTO bookings (seq, id, slot_id, member_id, status, created_at_ms)
+             SELECT MAX(seq) + 1, ?1, ?2, 'mbr_id_old', 'confirmed', 1 FROM bookings",
+            [old_id, slot.id.as_str()],
+        )
+        .expect("an old booking is stored");
+    ids.push(("mbr_id_old", gym_core::BookingId::new(old_id)));
+
+    let mut server = ChildServer::start(&database_url).await;
+    assert_eq!(server.slot(slot.id.as_str()).await.booked, 4);
+    for (member, id) in &ids {
+        let found = client()
+            .get(format!("{}/v1/bookings/{id}", server.base))
+            .bearer_auth(token(member, Role::Member))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(found.status(), StatusCode::OK, "{id}");
+        let cancelled = client()
+            .delete(format!("{}/v1/bookings/{id}", server.base))
+            .bearer_auth(token(member, Role::Member))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(cancelled.status(), StatusCode::OK, "{id}");
+    }
+    assert_eq!(server.slot(slot.id.as_str()).await.booked, 0);
+    let exit = tokio::task::block_in_place(|| server.terminate(StdDuration::from_secs(30)));
+    assert!(exit.is_some_and(|status| status.success()), "stops cleanly: {exit:?}");
+}
+
 /// Every booking of a slot and its status, read from the database itself.
 pub async fn stored_statuses(kind: StoreKind, database_url: &str, slot_id: &str) -> HashMap<String, String> {
     match kind {
