@@ -17,6 +17,26 @@ pub const MAX_ID_LEN: usize = 128;
 /// look-alikes `l`, `o`, `0` and `1`. 32 of them, five bits each.
 pub const ID_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 
+/// Appends `count` (at most 25) letters of [`ID_ALPHABET`] to `id`, five
+/// bits of `random` each, lowest first: uniform, as 32 is a power of two.
+pub fn push_random_letters(id: &mut String, mut random: u128, count: usize) {
+    for _ in 0..count {
+        id.push(char::from(ID_ALPHABET[(random & 31) as usize]));
+        random >>= 5;
+    }
+}
+
+/// The value of each byte as a letter of [`ID_ALPHABET`], 32 for any other.
+const LETTER_VALUES: [u8; 256] = {
+    let mut values = [32_u8; 256];
+    let mut value = 0;
+    while value < ID_ALPHABET.len() {
+        values[ID_ALPHABET[value] as usize] = value as u8;
+        value += 1;
+    }
+    values
+};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -97,7 +117,8 @@ const BOOKING_ID_RANDOM: usize = 16;
 
 /// The value of one letter of [`ID_ALPHABET`].
 fn letter_value(letter: u8) -> Option<u64> {
-    ID_ALPHABET.iter().position(|&known| known == letter).map(|value| value as u64)
+    let value = LETTER_VALUES[usize::from(letter)];
+    (value < 32).then_some(u64::from(value))
 }
 
 impl BookingId {
@@ -125,11 +146,7 @@ impl BookingId {
         id.push_str(Self::PREFIX);
         id.push(char::from(ID_ALPHABET[count]));
         id.extend(digits[..count].iter().rev().map(|&letter| char::from(letter)));
-        let mut bits = random;
-        for _ in 0..BOOKING_ID_RANDOM {
-            id.push(char::from(ID_ALPHABET[(bits & 31) as usize]));
-            bits >>= 5;
-        }
+        push_random_letters(&mut id, random, BOOKING_ID_RANDOM);
         Self::new(id)
     }
 

@@ -270,7 +270,7 @@ impl Ledger {
     /// in the ledger, so the ledger finds it without a hash map (see
     /// `ledger/table.rs`). `random` supplies its unguessable part.
     pub fn next_booking_id(&self, random: u128) -> BookingId {
-        BookingId::at_position(self.bookings.next_position() as u64, random)
+        BookingId::at_position(self.bookings.len() as u64, random)
     }
 
     /// A member's bookings, newest first.

@@ -369,17 +369,10 @@ fn sqlite_path(database_url: &str) -> Option<std::path::PathBuf> {
 
 /// A fresh random id with the given prefix: 20 characters of base-32.
 pub fn new_id(prefix: &str) -> String {
-    use gym_core::ids::ID_ALPHABET as ALPHABET;
-    use rand::Rng;
-    // 20 letters of a 32-letter alphabet are 100 random bits: one draw of
-    // 128 bits, five bits per letter (uniform, as 32 is a power of two).
-    let mut bits: u128 = rand::thread_rng().r#gen();
+    // 20 letters are 100 random bits of one 128-bit draw.
     let mut id = String::with_capacity(prefix.len() + 20);
     id.push_str(prefix);
-    for _ in 0..20 {
-        id.push(char::from(ALPHABET[(bits & 31) as usize]));
-        bits >>= 5;
-    }
+    gym_core::ids::push_random_letters(&mut id, rand::random(), 20);
     id
 }
 

@@ -30,13 +30,8 @@ pub(super) struct BookingTable {
 }
 
 impl BookingTable {
-    /// Number of bookings.
+    /// Number of bookings: also the position the next new booking takes.
     pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The position the next new booking takes.
-    pub(super) fn next_position(&self) -> usize {
         self.len
     }
 
@@ -47,7 +42,13 @@ impl BookingTable {
 
     /// The position of the booking with this id.
     pub(super) fn position(&self, id: &str) -> Option<usize> {
-        if let Some(position) = BookingId::position_of(id).and_then(|position| usize::try_from(position).ok())
+        self.find(id, named_position(id))
+    }
+
+    /// The position of the booking with this id, given the position the id
+    /// names (if it names one).
+    fn find(&self, id: &str, named: Option<usize>) -> Option<usize> {
+        if let Some(position) = named
             && self.at(position).is_some_and(|record| record.booking.id.as_str() == id)
         {
             return Some(position);
@@ -65,14 +66,15 @@ impl BookingTable {
     /// the record's position.
     pub(super) fn put(&mut self, record: BookingRecord) -> (Option<BookingRecord>, usize) {
         let id = record.booking.id.as_str();
-        if let Some(position) = self.position(id)
+        let named = named_position(id);
+        if let Some(position) = self.find(id, named)
             && let Some(stored) =
                 self.chunks.get_mut(position / CHUNK).and_then(|chunk| chunk.get_mut(position % CHUNK))
         {
             return (Some(std::mem::replace(stored, record)), position);
         }
         let position = self.len;
-        if BookingId::position_of(id) != u64::try_from(position).ok() {
+        if named != Some(position) {
             self.elsewhere.insert(record.booking.id.clone(), position);
         }
         match self.chunks.last_mut() {
@@ -92,6 +94,11 @@ impl BookingTable {
     pub(super) fn values(&self) -> impl Iterator<Item = &BookingRecord> {
         self.chunks.iter().flatten()
     }
+}
+
+/// The position `id` names, if it names one (see [`BookingId::at_position`]).
+fn named_position(id: &str) -> Option<usize> {
+    BookingId::position_of(id).and_then(|position| usize::try_from(position).ok())
 }
 
 #[cfg(test)]
@@ -123,7 +130,7 @@ mod tests {
             let id = match n % 3 {
                 0 => BookingId::new(format!("b{n}")),
                 1 => BookingId::at_position(n as u64 + 1, n as u128),
-                _ => BookingId::at_position(table.next_position() as u64, n as u128),
+                _ => BookingId::at_position(table.len() as u64, n as u128),
             };
             let (old, position) = table.put(record(id.clone(), n as u64));
             assert!(old.is_none());
