@@ -133,8 +133,8 @@ fn main() -> anyhow::Result<()> {
         return tokio::runtime::Runtime::new()?.block_on(ceiling::serve(port));
     }
     if let Command::Compare { .. } = cli.command {
-        // The load runs on core 1; servers are started on core 0.
-        runner::pin_self(1);
+        // The load runs on one core; servers are started on the other.
+        runner::pin_self(runner::LOAD_CORE);
     }
     // One core of load: a single-threaded runtime wastes nothing on coordination.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

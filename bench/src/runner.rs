@@ -92,6 +92,35 @@ fn cpu_per_answer(before: Option<f64>, after: Option<f64>, answers: usize) -> Op
     (answers > 0 && used >= 0.0).then(|| used * 1e6 / answers as f64)
 }
 
+/// One core's time so far from `/proc/stat`, in ticks: (all of it, the
+/// part the hypervisor gave to other guests). `None` off Linux or if the
+/// line is missing.
+fn core_ticks(core: usize) -> Option<(u64, u64)> {
+    core_ticks_in(&std::fs::read_to_string("/proc/stat").ok()?, core)
+}
+
+/// [`core_ticks`] from the text of `/proc/stat`. The fields after `cpuN`
+/// are user, nice, system, idle, iowait, irq, softirq, steal, then guest
+/// and guest_nice, which user and nice already include.
+fn core_ticks_in(stat: &str, core: usize) -> Option<(u64, u64)> {
+    let name = format!("cpu{core}");
+    let line = stat.lines().find(|line| line.split_whitespace().next() == Some(name.as_str()))?;
+    let fields: Vec<u64> =
+        line.split_whitespace().skip(1).take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    let steal = *fields.get(7)?;
+    Some((fields.iter().sum(), steal))
+}
+
+/// Share of a core's time the hypervisor gave to other guests between two
+/// [`core_ticks`] readings: the VM's noise during a scenario, which throughput
+/// includes and CPU time per answer leaves out.
+fn steal_share(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((total_before, steal_before), (total_after, steal_after)) = (before?, after?);
+    let total = total_after.checked_sub(total_before)?;
+    let steal = steal_after.checked_sub(steal_before)?;
+    (total > 0).then(|| steal as f64 / total as f64)
+}
+
 /// Reads a `Vm…` field of `/proc/PID/status`, in KiB.
 pub fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -125,6 +154,11 @@ fn have_taskset() -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The core servers run on in `compare`.
+pub const SERVER_CORE: usize = 0;
+/// The core the load runs on in `compare`.
+pub const LOAD_CORE: usize = 1;
 
 /// A command pinned to `core` when `taskset` exists.
 fn pinned(core: usize, program: &Path) -> Command {
@@ -277,6 +311,11 @@ pub struct RoundResult {
     pub read_cpu_us: Option<f64>,
     /// Server CPU per sustained booking, µs (the scenario's set-up included).
     pub sustained_cpu_us: Option<f64>,
+    /// Share of the server's core taken by the hypervisor for other guests
+    /// during the capacity reads (0–1).
+    pub read_steal: Option<f64>,
+    /// The same during the sustained bookings.
+    pub sustained_steal: Option<f64>,
 }
 
 /// The PostgreSQL figures.
@@ -312,28 +351,30 @@ pub struct Report {
 async fn measure(kind: Kind, settings: &Settings, reference_dir: &Path) -> anyhow::Result<RoundResult> {
     let mut result = RoundResult::default();
     // A fresh server per scenario: no scenario inherits another's data or memory.
-    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(SERVER_CORE))?;
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
-    let before = cpu_seconds(server.pid());
+    let (before, ticks) = (cpu_seconds(server.pid()), core_ticks(SERVER_CORE));
     let read = scenarios::read(&target, settings.read_connections, settings.read_seconds).await?;
     result.read_cpu_us = cpu_per_answer(before, cpu_seconds(server.pid()), read.requests);
+    result.read_steal = steal_share(ticks, core_ticks(SERVER_CORE));
     result.read = Some(read);
     server.stop();
     if kind == Kind::Ceiling {
         return Ok(result);
     }
-    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(SERVER_CORE))?;
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
     let sustained = SustainedConfig { seconds: settings.sustained_seconds, ..settings.sustained };
-    let before = cpu_seconds(server.pid());
+    let (before, ticks) = (cpu_seconds(server.pid()), core_ticks(SERVER_CORE));
     let booked =
         scenarios::sustained(&target, sustained).await.with_context(|| format!("{kind:?} sustained"))?;
     result.sustained_cpu_us = cpu_per_answer(before, cpu_seconds(server.pid()), booked.created);
+    result.sustained_steal = steal_share(ticks, core_ticks(SERVER_CORE));
     result.sustained = Some(booked);
     server.stop();
-    let mut server = Server::start(kind, settings, reference_dir, None, Some(0))?;
+    let mut server = Server::start(kind, settings, reference_dir, None, Some(SERVER_CORE))?;
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
     result.rush =
@@ -344,7 +385,7 @@ async fn measure(kind: Kind, settings: &Settings, reference_dir: &Path) -> anyho
 }
 
 async fn measure_sse(settings: &Settings, reference_dir: &Path) -> anyhow::Result<SseResult> {
-    let mut server = Server::start(Kind::OursSqlite, settings, reference_dir, None, Some(0))?;
+    let mut server = Server::start(Kind::OursSqlite, settings, reference_dir, None, Some(SERVER_CORE))?;
     server.wait_healthy().await?;
     let target = Target::new(server.address, SECRET);
     let result = scenarios::sse(&target, settings.sse_subscribers, Some(server.pid())).await;
@@ -504,5 +545,23 @@ mod tests {
         assert_eq!(cpu_per_answer(Some(1.0), Some(1.5), 0), None);
         assert_eq!(cpu_per_answer(None, Some(1.5), 10), None);
         assert_eq!(cpu_seconds(u32::MAX), None);
+    }
+
+    #[test]
+    fn steal_is_the_hypervisors_share_of_one_cores_time() {
+        let before = "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 100 0 50 40 5 0 5 0 0 0\ncpu1 7 0 7 7 0 0 0 7 0 0\n";
+        let after = "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 160 0 80 40 5 0 15 20 3 0\ncpu1 7 0 7 7 0 0 0 7 0 0\n";
+        let (start, end) = (core_ticks_in(before, 0), core_ticks_in(after, 0));
+        assert_eq!(start, Some((200, 0)));
+        // Guest time is already inside user time: not counted twice.
+        assert_eq!(end, Some((320, 20)));
+        assert_eq!(steal_share(start, end), Some(20.0 / 120.0));
+        assert_eq!(core_ticks_in(before, 1), Some((28, 7)));
+        // `cpu1` is not `cpu10`, and a missing core or reading is no figure.
+        assert_eq!(core_ticks_in("cpu10 1 1 1 1 1 1 1 1 0 0\n", 1), None);
+        assert_eq!(steal_share(None, end), None);
+        assert_eq!(steal_share(end, start), None, "time does not run backwards");
+        assert_eq!(steal_share(start, start), None);
+        assert!(core_ticks(SERVER_CORE).is_some(), "this machine has /proc/stat");
     }
 }
